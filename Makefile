@@ -1,0 +1,145 @@
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CHECKOV_VENV := .venv-checkov
+EXAMPLES := $(wildcard examples/*)
+
+# Lambda platform: one source for the Terraform defaults and the package build.
+platform = $(shell $(PYTHON) -c 'import json; print(json.load(open("functions/platform.json"))["$(1)"])')
+RUNTIME ?= $(call platform,runtime)
+ARCH ?= $(call platform,architecture)
+
+# Terraform: use a local provider mirror where the machine has one, the registry otherwise.
+# Set TF_PLUGIN_MIRROR to point at another mirror directory.
+TF_PLUGIN_MIRROR ?= $(firstword $(wildcard /opt/tf-plugins /usr/local/share/terraform/plugins \
+  /usr/share/terraform/plugins $(HOME)/.terraform.d/plugins))
+TF_HOME := $(CURDIR)/.terraform.d
+export TF_PLUGIN_CACHE_DIR := $(TF_HOME)/plugin-cache
+export TF_IN_AUTOMATION := 1
+export CHECKPOINT_DISABLE := 1
+ifneq ($(TF_PLUGIN_MIRROR),)
+export TF_CLI_CONFIG_FILE := $(TF_HOME)/terraformrc
+else ifeq ($(wildcard $(TF_CLI_CONFIG_FILE)),)
+unexport TF_CLI_CONFIG_FILE
+endif
+export PYTHONPATH := $(CURDIR)/functions/shared:$(CURDIR)/functions/local
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help
+help: ## Show the targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+##### Set-up
+
+$(VENV)/.stamp: requirements-dev.txt
+	@$(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+$(CHECKOV_VENV)/.stamp: requirements-checkov.txt
+	@$(PYTHON) -m venv $(CHECKOV_VENV)
+	@$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	@touch $@
+
+.PHONY: venv
+venv: $(VENV)/.stamp ## Create .venv from the pinned development requirements
+
+.PHONY: terraformrc
+terraformrc:
+	@mkdir -p $(TF_PLUGIN_CACHE_DIR)
+ifneq ($(TF_PLUGIN_MIRROR),)
+	@providers=$$(cd $(TF_PLUGIN_MIRROR) && find . -mindepth 3 -maxdepth 3 -type d | sed 's|^\./||' \
+	  | sort | sed 's/.*/"&"/' | paste -sd, -); \
+	printf '%s\n' \
+	  'provider_installation {' \
+	  '  filesystem_mirror {' \
+	  '    path    = "$(TF_PLUGIN_MIRROR)"' \
+	  "    include = [$$providers]" \
+	  '  }' \
+	  '  direct {' \
+	  "    exclude = [$$providers]" \
+	  '  }' \
+	  '}' > $(TF_HOME)/terraformrc
+endif
+
+.PHONY: lock
+lock: ## Re-pin requirements-dev.txt and requirements-checkov.txt
+	@rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	@.venv-lock/bin/pip install --quiet -r requirements-dev.in
+	@{ echo "# Pinned closure of requirements-dev.in (make lock). Do not edit by hand."; \
+	  .venv-lock/bin/pip freeze; } > requirements-dev.txt
+	@rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	@.venv-lock/bin/pip install --quiet checkov
+	@{ echo "# Pinned closure of checkov (make lock); a venv of its own keeps its many pins apart."; \
+	  .venv-lock/bin/pip freeze; } > requirements-checkov.txt
+	@rm -rf .venv-lock
+
+##### Build
+
+.PHONY: build
+build: $(VENV)/.stamp ## Build dist/{submit,worker,status}.zip (RUNTIME=, ARCH= override)
+	@$(PY) functions/build.py --runtime $(RUNTIME) --architecture $(ARCH)
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+RELEASE := dist/async-jobs-$(VERSION).tar.gz
+
+.PHONY: dist
+dist: build ## Write dist/async-jobs-<version>.tar.gz: module source + built zips
+	@$(PY) functions/release.py --output $(RELEASE)
+
+##### Checks
+
+.PHONY: lint
+lint: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp terraformrc ## ruff, mypy, terraform fmt/validate, checkov
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy
+	@terraform fmt -check -recursive
+	@for dir in . $(EXAMPLES); do \
+	  echo "terraform validate $$dir"; \
+	  terraform -chdir=$$dir init -backend=false -input=false >/dev/null; \
+	  terraform -chdir=$$dir validate -no-color >/dev/null || terraform -chdir=$$dir validate; \
+	done
+	@$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework terraform -d . \
+	  --skip-path examples --skip-path tests --skip-path .terraform.d
+	@for dir in $(EXAMPLES); do \
+	  $(CHECKOV_VENV)/bin/checkov --quiet --compact --framework terraform -d $$dir; done
+
+.PHONY: unit
+unit: $(VENV)/.stamp ## Python unit tests (moto mock_aws, no network)
+	@$(PY) -m pytest tests/unit
+
+.PHONY: plan
+plan: $(VENV)/.stamp build terraformrc ## terraform plan tests of every example (tftest)
+	@$(PY) -m pytest tests/plan
+
+.PHONY: e2e
+e2e: $(VENV)/.stamp build terraformrc ## terraform apply + local runtime end-to-end tests
+	@$(PY) -m pytest tests/e2e
+
+.PHONY: test
+test: lint build ## Everything CI runs: lint, then unit, plan and e2e tests
+	@$(PY) -m pytest tests/unit tests/plan tests/e2e
+
+##### Local stack
+
+.PHONY: local
+local: $(VENV)/.stamp build terraformrc ## Run the module on a local moto server; API on :8080
+	@$(PY) -m async_jobs_local up
+
+.PHONY: demo
+demo: $(VENV)/.stamp build terraformrc ## Submit a 20,000-record job to the local stack and watch it
+	@$(PY) -m async_jobs_local demo
+
+.PHONY: clean
+clean: ## Remove build output, caches and Terraform working directories
+	@rm -rf dist .pytest_cache .mypy_cache .ruff_cache .local
+	@find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	@find . -name .terraform -type d -prune -not -path './.terraform.d/*' -exec rm -rf {} +
+	@find . -name '.terraform.lock.hcl' -not -path './.terraform.d/*' -delete

@@ -1,0 +1,139 @@
+"""Build one reproducible Lambda zip per function.
+
+Each zip holds the function's handler module(s), the shared `async_jobs` package and the
+function's pinned dependencies, installed for the Lambda platform (not this machine):
+`pip install --no-deps --only-binary=:all: --platform manylinux2014_<arch> --implementation cp
+--python-version <x.y>`. Runtime and architecture come from `functions/platform.json`, the
+same file the Terraform defaults are read from, unless `--runtime`/`--architecture` override
+them (then set the module's `runtime`/`architecture` inputs to match; a plan-time check
+compares them with `dist/manifest.json`).
+
+Zips are byte-for-byte reproducible: entries sorted, fixed timestamps and modes, no
+`__pycache__`, fixed compression level. So `source_code_hash` only changes with the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+FUNCTIONS_DIR = Path(__file__).resolve().parent
+FUNCTIONS = ("submit", "worker", "status")
+PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+SKIP_DIRS = {"__pycache__", "bin", "tests"}
+SKIP_SUFFIXES = {".pyc", ".pyo"}
+
+
+def load_platform() -> dict[str, str]:
+    return json.loads((FUNCTIONS_DIR / "platform.json").read_text())
+
+
+def python_version(runtime: str) -> str:
+    if not runtime.startswith("python3."):
+        raise SystemExit(f"runtime must look like python3.<minor>, got {runtime!r}")
+    return runtime.removeprefix("python")
+
+
+def install_dependencies(requirements: Path, target: Path, runtime: str, architecture: str) -> None:
+    if architecture not in PLATFORMS:
+        raise SystemExit(f"architecture must be one of {sorted(PLATFORMS)}, got {architecture!r}")
+    cmd = [
+        sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile",
+        "--only-binary=:all:", "--implementation", "cp",
+        "--platform", PLATFORMS[architecture],
+        "--python-version", python_version(runtime),
+        "--target", str(target), "-r", str(requirements),
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True)
+
+
+def copy_sources(function: str, staging: Path) -> None:
+    for source in sorted((FUNCTIONS_DIR / function).glob("*.py")):
+        shutil.copy2(source, staging / source.name)
+    shutil.copytree(
+        FUNCTIONS_DIR / "shared" / "async_jobs",
+        staging / "async_jobs",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+
+
+def package_files(staging: Path) -> list[Path]:
+    files = []
+    for path in staging.rglob("*"):
+        relative = path.relative_to(staging)
+        if path.is_dir() or path.suffix in SKIP_SUFFIXES:
+            continue
+        if any(part in SKIP_DIRS for part in relative.parts[:-1]):
+            continue
+        files.append(relative)
+    return sorted(files, key=lambda p: p.as_posix())
+
+
+def write_zip(staging: Path, destination: Path) -> None:
+    tmp = destination.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w") as archive:
+        for relative in package_files(staging):
+            info = zipfile.ZipInfo(relative.as_posix(), date_time=FIXED_DATE)
+            info.external_attr = 0o100644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3
+            archive.writestr(info, (staging / relative).read_bytes(), compresslevel=9)
+    tmp.replace(destination)
+
+
+def base64_sha256(path: Path) -> str:
+    return base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
+
+
+def build(function: str, dist: Path, runtime: str, architecture: str) -> Path:
+    destination = dist / f"{function}.zip"
+    with tempfile.TemporaryDirectory(prefix=f"build-{function}-") as tmp:
+        staging = Path(tmp)
+        install_dependencies(FUNCTIONS_DIR / function / "requirements.txt", staging, runtime, architecture)
+        copy_sources(function, staging)
+        write_zip(staging, destination)
+    return destination
+
+
+def main(argv: list[str] | None = None) -> int:
+    platform = load_platform()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("functions", nargs="*", metavar="FUNCTION", help=f"any of {', '.join(FUNCTIONS)}")
+    parser.add_argument("--dist", type=Path, default=FUNCTIONS_DIR.parent / "dist")
+    parser.add_argument("--runtime", default=platform["runtime"])
+    parser.add_argument("--architecture", default=platform["architecture"])
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.functions) - set(FUNCTIONS))
+    if unknown:
+        parser.error(f"unknown function(s) {', '.join(unknown)}; choose from {', '.join(FUNCTIONS)}")
+    args.functions = args.functions or list(FUNCTIONS)
+
+    args.dist.mkdir(parents=True, exist_ok=True)
+    manifest_path = args.dist / "manifest.json"
+    manifest = {"runtime": args.runtime, "architecture": args.architecture, "packages": {}}
+    if manifest_path.exists():
+        previous = json.loads(manifest_path.read_text())
+        if (previous.get("runtime"), previous.get("architecture")) == (args.runtime, args.architecture):
+            manifest["packages"] = previous.get("packages", {})
+    for function in args.functions:
+        path = build(function, args.dist, args.runtime, args.architecture)
+        manifest["packages"][function] = base64_sha256(path)
+        size = path.stat().st_size
+        print(f"{path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}: "
+              f"{size / 1e6:.1f} MB ({args.runtime}, {args.architecture})")
+    manifest["packages"] = dict(sorted(manifest["packages"].items()))
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
