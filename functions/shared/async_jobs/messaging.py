@@ -1,0 +1,72 @@
+"""SQS adapter: the queue messages of the contract, batched by ten, failed entries retried."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+BATCH = 10
+
+
+class SendFailed(Exception):
+    """Some messages could not be sent after retries."""
+
+
+def dedup_id(job_id: str, kind: str, chunk: int | None = None) -> str:
+    return f"{job_id}:{kind}:{'' if chunk is None else chunk}"
+
+
+class JobQueue:
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        *,
+        fifo: bool = False,
+        max_attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.fifo = fifo
+        self.max_attempts = max_attempts
+        self._sleep = sleep
+
+    def _fifo_fields(self, job_id: str, kind: str, chunk: int | None) -> dict[str, str]:
+        if not self.fifo:
+            return {}
+        return {"MessageGroupId": job_id, "MessageDeduplicationId": dedup_id(job_id, kind, chunk)}
+
+    def send_split(self, job_id: str) -> None:
+        self.sqs.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=json.dumps({"kind": "split", "job_id": job_id}),
+            **self._fifo_fields(job_id, "split", None),
+        )
+
+    def send_chunks(self, job_id: str, messages: Sequence[dict[str, Any]]) -> None:
+        """SendMessageBatch ten at a time; entries that fail are retried with backoff."""
+        for offset in range(0, len(messages), BATCH):
+            entries = [
+                {
+                    "Id": str(index),
+                    "MessageBody": json.dumps(message),
+                    **self._fifo_fields(job_id, "chunk", int(message["chunk"])),
+                }
+                for index, message in enumerate(messages[offset : offset + BATCH])
+            ]
+            self._send_batch(entries)
+
+    def _send_batch(self, entries: list[dict[str, Any]]) -> None:
+        pending = entries
+        for attempt in range(self.max_attempts):
+            response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=pending)
+            failed_ids = {f["Id"] for f in response.get("Failed") or []}
+            if not failed_ids:
+                return
+            pending = [entry for entry in pending if entry["Id"] in failed_ids]
+            self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+        raise SendFailed(f"{len(pending)} messages not sent")

@@ -1,0 +1,54 @@
+"""The sink interface and the SQL shared by the Redshift sinks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+Row = tuple[int, dict[str, Any]]
+
+
+class SinkError(Exception):
+    """The sink refused a write; the chunk is retried by SQS."""
+
+
+class Sink(Protocol):
+    def results_location(self, job_id: str) -> str: ...
+
+    def write(self, job_id: str, chunk: int, rows: Sequence[Row]) -> None: ...
+
+
+def staged_ndjson(job_id: str, rows: Sequence[Row]) -> bytes:
+    return b"".join(
+        json.dumps(
+            {"job_id": job_id, "record_index": index, "record": record},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode("utf-8")
+        + b"\n"
+        for index, record in rows
+    )
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def load_statements(table: str, chunk: int, s3_uri: str, iam_role_arn: str) -> list[str]:
+    """COPY the staged chunk into a temporary table, then replace its keys in the target.
+
+    DELETE + INSERT on (job_id, record_index) inside one transaction: loading the same chunk
+    again leaves exactly one row per key.
+    """
+    stage = f"async_jobs_stage_{chunk}"
+    return [
+        f"CREATE TEMP TABLE {stage} (LIKE {table})",
+        f"COPY {stage} (job_id, record_index, record) FROM {_literal(s3_uri)} "
+        f"IAM_ROLE {_literal(iam_role_arn)} FORMAT AS JSON 'auto'",
+        f"DELETE FROM {table} USING {stage} "
+        f"WHERE {table}.job_id = {stage}.job_id AND {table}.record_index = {stage}.record_index",
+        f"INSERT INTO {table} (job_id, record_index, record) "
+        f"SELECT job_id, record_index, record FROM {stage}",
+        f"DROP TABLE {stage}",
+    ]

@@ -1,0 +1,76 @@
+"""redshift-connector sink for clusters in a VPC: the same staged COPY and replace by key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from async_jobs.config import RedshiftConfig
+from async_jobs.sinks.base import Row, load_statements, staged_ndjson
+from async_jobs.store import JobStore, Keys
+
+Connect = Callable[..., Any]
+
+
+def connection_settings(config: RedshiftConfig, secrets: Any | None) -> dict[str, Any]:
+    """host/port/database/user/password from REDSHIFT_* and, when set, the Secrets Manager secret."""
+    settings: dict[str, Any] = {"host": config.host, "port": config.port, "database": config.database}
+    if config.db_user:
+        settings["user"] = config.db_user
+    if config.secret_arn:
+        if secrets is None:
+            raise ValueError("a Secrets Manager client is needed for REDSHIFT_SECRET_ARN")
+        secret = json.loads(secrets.get_secret_value(SecretId=config.secret_arn)["SecretString"])
+        settings["user"] = secret.get("username", settings.get("user"))
+        settings["password"] = secret.get("password")
+        settings["host"] = settings["host"] or secret.get("host")
+        settings["database"] = settings["database"] or secret.get("dbname")
+        if "port" in secret and not config.host:
+            settings["port"] = int(secret["port"])
+    missing = [name for name in ("host", "database", "user", "password") if not settings.get(name)]
+    if missing:
+        raise ValueError(f"redshift connection settings missing: {', '.join(missing)}")
+    return settings
+
+
+class RedshiftSink:
+    def __init__(
+        self, connect: Connect, store: JobStore, config: RedshiftConfig, settings: dict[str, Any]
+    ) -> None:
+        self._connect = connect
+        self._store = store
+        self._config = config
+        self._settings = settings
+        self._connection: Any | None = None
+
+    def results_location(self, job_id: str) -> str:
+        return f"redshift://{self._settings.get('database')}/{self._config.table}?job_id={job_id}"
+
+    def _conn(self) -> Any:
+        if self._connection is None:
+            self._connection = self._connect(**self._settings)
+        return self._connection
+
+    def write(self, job_id: str, chunk: int, rows: Sequence[Row]) -> None:
+        if not rows:
+            return
+        key = Keys.staging(job_id, chunk)
+        self._store.put(key, staged_ndjson(job_id, rows))
+        sqls = load_statements(
+            self._config.table, chunk, f"s3://{self._store.bucket}/{key}", str(self._config.iam_role_arn)
+        )
+        connection = self._conn()
+        cursor = connection.cursor()
+        try:
+            for sql in sqls:
+                cursor.execute(sql)
+            connection.commit()
+        except Exception:
+            try:
+                connection.rollback()
+            finally:
+                self._connection = None  # reconnect next time: the session may be broken
+            raise
+        finally:
+            cursor.close()

@@ -1,0 +1,247 @@
+"""S3 adapters: job state with create-once and compare-and-swap, input, markers, reports.
+
+Every write that two workers could race on is conditional: creates use `If-None-Match: *`,
+state updates use `If-Match: <etag>` and retry with jittered exponential backoff when S3
+answers 412 PreconditionFailed or 409 ConditionalRequestConflict.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from async_jobs import model
+
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+
+
+class StateNotFound(Exception):
+    """The job has no state object."""
+
+
+class ConcurrencyExhausted(Exception):
+    """A compare-and-swap kept losing races; the caller's message is retried by SQS."""
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def http_status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def is_precondition_failed(exc: ClientError) -> bool:
+    return error_code(exc) == "PreconditionFailed" or http_status(exc) == 412
+
+
+def is_conditional_conflict(exc: ClientError) -> bool:
+    return error_code(exc) == "ConditionalRequestConflict" or http_status(exc) == 409
+
+
+def is_missing(exc: ClientError) -> bool:
+    return error_code(exc) in ("NoSuchKey", "404", "NotFound") or http_status(exc) == 404
+
+
+def dumps(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class Keys:
+    """The storage layout of one job (ids are validated before they get here)."""
+
+    @staticmethod
+    def prefix(job_id: str) -> str:
+        return f"jobs/{job_id}/"
+
+    @staticmethod
+    def state(job_id: str) -> str:
+        return f"jobs/{job_id}/state.json"
+
+    @staticmethod
+    def input(job_id: str) -> str:
+        return f"jobs/{job_id}/input.ndjson"
+
+    @staticmethod
+    def upload(job_id: str) -> str:
+        return f"jobs/{job_id}/upload.ndjson"
+
+    @staticmethod
+    def plan(job_id: str) -> str:
+        return f"jobs/{job_id}/plan.json"
+
+    @staticmethod
+    def marker(job_id: str, chunk: int) -> str:
+        return f"jobs/{job_id}/chunks/{chunk}.json"
+
+    @staticmethod
+    def errors(job_id: str) -> str:
+        return f"jobs/{job_id}/errors.ndjson"
+
+    @staticmethod
+    def results_prefix(job_id: str) -> str:
+        return f"jobs/{job_id}/results/"
+
+    @staticmethod
+    def result(job_id: str, chunk: int) -> str:
+        return f"jobs/{job_id}/results/chunk-{chunk:06d}.ndjson"
+
+    @staticmethod
+    def staging(job_id: str, chunk: int) -> str:
+        return f"jobs/{job_id}/staging/chunk-{chunk:06d}.ndjson"
+
+
+Mutator = Callable[[dict[str, Any]], bool]
+
+
+class JobStore:
+    """Job objects in the state bucket, through an injected S3 client."""
+
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        *,
+        max_attempts: int = 60,
+        base_delay: float = 0.01,
+        max_delay: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], Any] = model.now,
+    ) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._sleep = sleep
+        self._clock = clock
+        self._random = random.Random()
+
+    # -- state ---------------------------------------------------------------------------
+    def create_state(self, state: dict[str, Any]) -> bool:
+        """Write a new state; False when a state for this job already exists."""
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=Keys.state(state["job_id"]),
+                Body=dumps(state),
+                ContentType=JSON,
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            if is_precondition_failed(exc) or is_conditional_conflict(exc):
+                return False
+            raise
+        return True
+
+    def get_state(self, job_id: str) -> tuple[dict[str, Any], str] | None:
+        try:
+            response = self.s3.get_object(Bucket=self.bucket, Key=Keys.state(job_id))
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise
+        return json.loads(response["Body"].read()), str(response["ETag"])
+
+    def update_state(self, job_id: str, mutate: Mutator) -> tuple[dict[str, Any], bool]:
+        """Read-modify-write with If-Match; `mutate` edits a copy and returns whether it changed.
+
+        Returns the state as stored afterwards and whether this call wrote it.
+        """
+        for attempt in range(self.max_attempts):
+            current = self.get_state(job_id)
+            if current is None:
+                raise StateNotFound(job_id)
+            state, etag = current
+            candidate = copy.deepcopy(state)
+            if not mutate(candidate):
+                return state, False
+            candidate["updated_at"] = model.isoformat(self._clock())
+            try:
+                self.s3.put_object(
+                    Bucket=self.bucket,
+                    Key=Keys.state(job_id),
+                    Body=dumps(candidate),
+                    ContentType=JSON,
+                    IfMatch=etag,
+                )
+            except ClientError as exc:
+                if is_precondition_failed(exc) or is_conditional_conflict(exc):
+                    self._backoff(attempt)
+                    continue
+                raise
+            return candidate, True
+        raise ConcurrencyExhausted(job_id)
+
+    def _backoff(self, attempt: int) -> None:
+        ceiling = min(self.max_delay, self.base_delay * (2 ** min(attempt, 16)))
+        self._sleep(self._random.uniform(0, ceiling))
+
+    # -- objects ---------------------------------------------------------------------------
+    def put(self, key: str, body: bytes, content_type: str = NDJSON) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+
+    def put_json(self, key: str, data: Any) -> None:
+        self.put(key, dumps(data), JSON)
+
+    def create_json(self, key: str, data: Any) -> bool:
+        """Create once (If-None-Match: *); False when the object already exists."""
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket, Key=key, Body=dumps(data), ContentType=JSON, IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            if is_precondition_failed(exc) or is_conditional_conflict(exc):
+                return False
+            raise
+        return True
+
+    def get_json(self, key: str) -> Any | None:
+        try:
+            response = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise
+        return json.loads(response["Body"].read())
+
+    def get_range(self, key: str, start: int, end_exclusive: int) -> bytes:
+        if end_exclusive <= start:
+            return b""
+        response = self.s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end_exclusive - 1}")
+        return bytes(response["Body"].read())
+
+    def stream(self, key: str, chunk_bytes: int = 1024 * 1024) -> Iterator[bytes]:
+        response = self.s3.get_object(Bucket=self.bucket, Key=key)
+        body = response["Body"]
+        try:
+            yield from body.iter_chunks(chunk_bytes)
+        finally:
+            body.close()
+
+    def delete(self, *keys: str) -> None:
+        for key in keys:
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def presign_get(self, key: str, ttl_seconds: int) -> str:
+        return str(
+            self.s3.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl_seconds
+            )
+        )
+
+    def presign_put(self, key: str, ttl_seconds: int, content_type: str = NDJSON) -> str:
+        return str(
+            self.s3.generate_presigned_url(
+                "put_object",
+                Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+                ExpiresIn=ttl_seconds,
+            )
+        )

@@ -1,0 +1,52 @@
+"""status function: GET /jobs/{job_id} (reads only the job's state object)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from async_jobs import bootstrap, identity, web
+from async_jobs.observability import logger, metrics, tracer
+from async_jobs.problems import ProblemError
+
+
+@cache
+def runtime() -> bootstrap.StatusRuntime:
+    return bootstrap.status_runtime()
+
+
+def register(app: ApiGatewayResolver) -> None:
+    @app.get("/jobs/<job_id>")
+    @tracer.capture_method
+    def get_job(job_id: str) -> Response:
+        if job_id == "uploads":
+            raise ProblemError(
+                405,
+                "GET is not allowed here; use POST.",
+                headers={"Allow": "POST"},
+                slug="method-not-allowed",
+            )
+        rt, event = runtime(), app.current_event
+        outcome = rt.service.get(
+            job_id,
+            identity.owner_from_event(event.raw_event, rt.config.authorization),
+            event.headers.get("if-none-match"),
+            web.url_builder(event.raw_event),
+        )
+        logger.set_correlation_id(job_id)
+        return web.outcome_response(outcome)
+
+
+APPS = web.build_apps(register)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    runtime()  # configuration errors fail the invocation loudly, naming the variable
+    return APPS[web.api_kind(event)].resolve(event, context)

@@ -1,0 +1,99 @@
+"""submit function: POST /jobs, POST /jobs/uploads, DELETE /jobs/{job_id}."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from async_jobs import bootstrap, identity, web
+from async_jobs.observability import MetricUnit, logger, metrics, tracer
+from async_jobs.problems import bad_request
+
+
+@cache
+def runtime() -> bootstrap.SubmitRuntime:
+    return bootstrap.submit_runtime()
+
+
+def register(app: ApiGatewayResolver) -> None:
+    @app.post("/jobs")
+    @tracer.capture_method
+    def create_job() -> Response:
+        rt, event = runtime(), app.current_event
+        outcome = rt.service.submit(
+            body=web.raw_body(event),
+            content_type=event.headers.get("content-type"),
+            idempotency_key=event.headers.get("idempotency-key"),
+            owner=identity.owner_from_event(event.raw_event, rt.config.authorization),
+            url_for=web.url_builder(event.raw_event),
+        )
+        assert outcome.body is not None
+        logger.set_correlation_id(outcome.body["job_id"])
+        if "Idempotent-Replayed" not in outcome.headers:
+            metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "job accepted", status=outcome.body["status"], total_records=outcome.body["total_records"]
+        )
+        return web.outcome_response(outcome)
+
+    @app.post("/jobs/uploads")
+    @tracer.capture_method
+    def create_upload() -> Response:
+        rt, event = runtime(), app.current_event
+        outcome = rt.service.create_upload(
+            owner=identity.owner_from_event(event.raw_event, rt.config.authorization),
+            metadata=_upload_metadata(web.raw_body(event)),
+            url_for=web.url_builder(event.raw_event),
+        )
+        assert outcome.body is not None
+        logger.set_correlation_id(outcome.body["job_id"])
+        metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
+        return web.outcome_response(outcome)
+
+    @app.delete("/jobs/<job_id>")
+    @tracer.capture_method
+    def cancel_job(job_id: str) -> Response:
+        rt, event = runtime(), app.current_event
+        outcome = rt.service.cancel(
+            job_id,
+            identity.owner_from_event(event.raw_event, rt.config.authorization),
+            web.url_builder(event.raw_event),
+        )
+        logger.set_correlation_id(job_id)
+        return web.outcome_response(outcome)
+
+
+def _upload_metadata(body: bytes) -> dict[str, Any] | None:
+    """POST /jobs/uploads takes an optional {"metadata": {...}} body."""
+    if not body.strip():
+        return None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise bad_request("The body is not valid JSON.", slug="malformed-json") from None
+    if not isinstance(document, dict):
+        raise bad_request("The body must be a JSON object.", slug="body-not-object")
+    metadata = document.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise bad_request(
+            '"metadata" must be a JSON object.',
+            errors=[{"pointer": "/metadata", "detail": "must be an object"}],
+            slug="invalid-metadata",
+        )
+    return metadata
+
+
+APPS = web.build_apps(register)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    runtime()  # configuration errors fail the invocation loudly, naming the variable
+    return APPS[web.api_kind(event)].resolve(event, context)

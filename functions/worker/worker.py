@@ -1,0 +1,46 @@
+"""worker function: SQS batches of split / chunk messages and S3 upload notifications."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from async_jobs import bootstrap
+from async_jobs.engine import BadMessage
+from async_jobs.observability import fifo_processor, logger, metrics, processor, tracer
+
+
+@cache
+def runtime() -> bootstrap.WorkerRuntime:
+    return bootstrap.worker_runtime()
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    try:
+        message = json.loads(record.body)
+    except ValueError:
+        raise BadMessage("message body is not JSON") from None
+    if not isinstance(message, dict):
+        raise BadMessage("message body is not a JSON object")
+    job_id = message.get("job_id")
+    logger.set_correlation_id(str(job_id) if job_id else None)
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    runtime().engine.handle(message, receive_count)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    rt = runtime()  # configuration errors fail the invocation loudly, naming the variable
+    batch = fifo_processor if rt.config.queue_fifo else processor
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=batch, context=context
+    )
