@@ -1,0 +1,153 @@
+################################################################################
+# Function permissions (logs, X-Ray and VPC come from modules/function)
+################################################################################
+
+locals {
+  jobs_objects        = "${local.state_bucket_arn}/jobs/*"
+  idempotency_objects = "${local.state_bucket_arn}/idempotency/*"
+  config_objects      = "${local.state_bucket_arn}/config/*"
+
+  redshift_data          = var.sink.type == "redshift_data"
+  redshift_cluster       = try(local.redshift.cluster_identifier, null)
+  redshift_workgroup     = try(local.redshift.workgroup_name, null)
+  redshift_secret        = try(local.redshift.secret_arn, null)
+  redshift_cluster_arn   = local.redshift_cluster == null ? null : "arn:${local.partition}:redshift:${local.region}:${local.account_id}:cluster:${local.redshift_cluster}"
+  redshift_workgroup_arn = local.redshift_workgroup == null ? null : "arn:${local.partition}:redshift-serverless:${local.region}:${local.account_id}:workgroup/*"
+}
+
+data "aws_iam_policy_document" "submit" {
+  statement {
+    sid       = "JobsAndIdempotencyObjects"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = [local.jobs_objects, local.idempotency_objects]
+  }
+
+  statement {
+    sid       = "SendToQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [local.queue_arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [1]
+
+    content {
+      sid       = "UseKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [var.kms_key_arn]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "status" {
+  statement {
+    sid       = "ReadJobState"
+    actions   = ["s3:GetObject"]
+    resources = [local.jobs_objects]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [1]
+
+    content {
+      sid       = "UseKey"
+      actions   = ["kms:Decrypt"]
+      resources = [var.kms_key_arn]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "worker" {
+  statement {
+    sid       = "JobObjects"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = [local.jobs_objects]
+  }
+
+  statement {
+    sid       = "ReadConfig"
+    actions   = ["s3:GetObject"]
+    resources = [local.config_objects]
+  }
+
+  statement {
+    sid = "ConsumeQueue"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:ChangeMessageVisibility",
+    ]
+    resources = [local.queue_arn]
+  }
+
+  statement {
+    sid       = "FanOutChunks"
+    actions   = ["sqs:SendMessage"]
+    resources = [local.queue_arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [1]
+
+    content {
+      sid       = "UseKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [var.kms_key_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.redshift_data ? [1] : []
+
+    content {
+      sid       = "RunStatements"
+      actions   = ["redshift-data:ExecuteStatement", "redshift-data:BatchExecuteStatement"]
+      resources = compact([local.redshift_cluster_arn, local.redshift_workgroup_arn])
+    }
+  }
+
+  # Statement ids are random; the Data API scopes these calls to the caller's own statements.
+  dynamic "statement" {
+    for_each = local.redshift_data ? [1] : []
+
+    content {
+      sid       = "ReadStatements"
+      actions   = ["redshift-data:DescribeStatement", "redshift-data:GetStatementResult"]
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.redshift_data && local.redshift_cluster != null && local.redshift_secret == null ? [1] : []
+
+    content {
+      sid     = "ClusterCredentials"
+      actions = ["redshift:GetClusterCredentials"]
+      resources = [
+        "arn:${local.partition}:redshift:${local.region}:${local.account_id}:dbuser:${local.redshift_cluster}/${coalesce(try(local.redshift.db_user, null), "-")}",
+        "arn:${local.partition}:redshift:${local.region}:${local.account_id}:dbname:${local.redshift_cluster}/${try(local.redshift.database, "-")}",
+      ]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.redshift_data && local.redshift_workgroup != null && local.redshift_secret == null ? [1] : []
+
+    content {
+      sid       = "ServerlessCredentials"
+      actions   = ["redshift-serverless:GetCredentials"]
+      resources = [local.redshift_workgroup_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.redshift_secret == null ? [] : [1]
+
+    content {
+      sid       = "ReadDatabaseSecret"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [local.redshift_secret]
+    }
+  }
+}

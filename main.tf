@@ -1,0 +1,477 @@
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  platform     = jsondecode(file("${path.module}/functions/platform.json"))
+  runtime      = coalesce(var.runtime, local.platform.runtime)
+  architecture = coalesce(var.architecture, local.platform.architecture)
+
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+
+  # Names and ARNs are built from inputs so policies are known at plan time (and reviewable).
+  state_bucket_name = coalesce(var.state_bucket_name, "${var.name}-${local.account_id}-${local.region}")
+  state_bucket_arn  = "arn:${local.partition}:s3:::${local.state_bucket_name}"
+  queue_suffix      = var.queue_fifo ? ".fifo" : ""
+  queue_name        = "${var.name}-jobs${local.queue_suffix}"
+  queue_arn         = "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${local.queue_name}"
+  queue_url         = "https://sqs.${local.region}.${data.aws_partition.current.dns_suffix}/${local.account_id}/${local.queue_name}"
+  dlq_name          = "${var.name}-dlq${local.queue_suffix}"
+  dlq_arn           = "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${local.dlq_name}"
+
+  # AWS: visibility timeout >= 6 x function timeout + maximum batching window.
+  min_visibility_timeout = 6 * var.worker.timeout + var.worker_maximum_batching_window_in_seconds
+  visibility_timeout     = coalesce(var.queue_visibility_timeout_seconds, local.min_visibility_timeout)
+
+  record_schema_key = "config/record-schema.json"
+
+  packages = {
+    for fn in ["submit", "worker", "status"] : fn => (
+      var.packages[fn].filename == null && var.packages[fn].s3_bucket == null
+      ? merge(var.packages[fn], { filename = "${path.module}/dist/${fn}.zip" })
+      : var.packages[fn]
+    )
+  }
+
+  redshift = var.sink.type == "s3" ? null : var.sink.redshift
+
+  common_environment = {
+    STATE_BUCKET                       = local.state_bucket_name
+    QUEUE_URL                          = local.queue_url
+    QUEUE_FIFO                         = tostring(var.queue_fifo)
+    API_TYPE                           = var.api_type
+    AUTHORIZATION                      = var.authorization
+    RETRY_AFTER_SECONDS                = tostring(var.retry_after_seconds)
+    POWERTOOLS_SERVICE_NAME            = var.name
+    POWERTOOLS_METRICS_NAMESPACE       = var.metrics_namespace
+    POWERTOOLS_LOG_LEVEL               = var.log_level
+    POWERTOOLS_TRACE_DISABLED          = tostring(!var.tracing_enabled)
+    POWERTOOLS_TRACER_CAPTURE_RESPONSE = "false"
+  }
+
+  submit_environment = merge(var.submit.environment, local.common_environment, {
+    MAX_RECORDS_PER_JOB    = tostring(var.max_records_per_job)
+    MAX_BODY_BYTES         = tostring(var.max_body_bytes)
+    UPLOAD_URL_TTL_SECONDS = tostring(var.upload_url_ttl_seconds)
+  })
+
+  status_environment = merge(var.status.environment, local.common_environment)
+
+  worker_environment = merge(
+    var.worker.environment,
+    local.common_environment,
+    {
+      CHUNK_SIZE                = tostring(var.chunk_size)
+      PROGRESS_EVERY            = tostring(var.progress_every)
+      TOLERATED_FAILURE_PERCENT = tostring(var.tolerated_failure_percent)
+      MAX_RECEIVE_COUNT         = tostring(var.max_receive_count)
+      SINK                      = var.sink.type
+    },
+    var.record_schema == null ? {} : { RECORD_SCHEMA_KEY = local.record_schema_key },
+    var.record_processor == null ? {} : { RECORD_PROCESSOR = var.record_processor },
+    local.redshift == null ? {} : {
+      for k, v in {
+        REDSHIFT_TABLE              = local.redshift.table
+        REDSHIFT_SCHEMA             = local.redshift.schema
+        REDSHIFT_DATABASE           = local.redshift.database
+        REDSHIFT_CLUSTER_IDENTIFIER = local.redshift.cluster_identifier
+        REDSHIFT_WORKGROUP_NAME     = local.redshift.workgroup_name
+        REDSHIFT_DB_USER            = local.redshift.db_user
+        REDSHIFT_SECRET_ARN         = local.redshift.secret_arn
+        REDSHIFT_HOST               = local.redshift.host
+        REDSHIFT_PORT               = tostring(local.redshift.port)
+        REDSHIFT_COPY_ROLE_ARN      = local.redshift.copy_role_arn
+      } : k => v if v != null
+    },
+  )
+}
+
+################################################################################
+# State bucket
+################################################################################
+
+resource "aws_s3_bucket" "state" {
+  #checkov:skip=CKV_AWS_18:server access logging needs a separate log bucket owned by the consumer; CloudTrail data events cover audit
+  #checkov:skip=CKV_AWS_144:job state is short-lived working data (expires after job_expiration_days); replication is the consumer's choice
+  #checkov:skip=CKV_AWS_145:SSE-S3 by default; SSE-KMS with kms_key_arn
+  #checkov:skip=CKV2_AWS_62:event notifications are configured (aws_s3_bucket_notification.uploads) for standard queues
+  bucket        = local.state_bucket_name
+  force_destroy = var.force_destroy
+  tags          = var.tags
+}
+
+resource "aws_s3_bucket_ownership_controls" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = var.kms_key_arn == null ? "AES256" : "aws:kms"
+      kms_master_key_id = var.kms_key_arn
+    }
+    bucket_key_enabled = var.kms_key_arn != null
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  rule {
+    id     = "expire-jobs"
+    status = "Enabled"
+
+    filter {
+      prefix = "jobs/"
+    }
+
+    expiration {
+      days = var.job_expiration_days
+    }
+  }
+
+  rule {
+    id     = "expire-idempotency-keys"
+    status = "Enabled"
+
+    filter {
+      prefix = "idempotency/"
+    }
+
+    expiration {
+      days = var.idempotency_expiration_days
+    }
+  }
+
+  rule {
+    id     = "expire-noncurrent-versions"
+    status = "Enabled"
+
+    filter {}
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_expiration_days
+    }
+
+    expiration {
+      expired_object_delete_marker = true
+    }
+  }
+
+  rule {
+    id     = "abort-incomplete-multipart-uploads"
+    status = "Enabled"
+
+    filter {}
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.state]
+}
+
+data "aws_iam_policy_document" "state_bucket" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [local.state_bucket_arn, "${local.state_bucket_arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "state" {
+  bucket = aws_s3_bucket.state.id
+  policy = data.aws_iam_policy_document.state_bucket.json
+
+  depends_on = [aws_s3_bucket_public_access_block.state]
+}
+
+resource "aws_s3_object" "record_schema" {
+  #checkov:skip=CKV_AWS_186:encrypted by the bucket default (SSE-S3, or SSE-KMS with kms_key_arn)
+  count = var.record_schema == null ? 0 : 1
+
+  bucket       = aws_s3_bucket.state.id
+  key          = local.record_schema_key
+  content      = var.record_schema
+  content_type = "application/schema+json"
+  kms_key_id   = var.kms_key_arn
+  tags         = var.tags
+
+  depends_on = [aws_s3_bucket_server_side_encryption_configuration.state]
+}
+
+# Uploaded inputs start their job: S3 -> queue. S3 cannot notify FIFO queues.
+resource "aws_s3_bucket_notification" "uploads" {
+  count = var.queue_fifo ? 0 : 1
+
+  bucket = aws_s3_bucket.state.id
+
+  queue {
+    id            = "job-uploads"
+    queue_arn     = aws_sqs_queue.this.arn
+    events        = ["s3:ObjectCreated:*"]
+    filter_prefix = "jobs/"
+    filter_suffix = "upload.ndjson"
+  }
+
+  depends_on = [aws_sqs_queue_policy.this]
+}
+
+################################################################################
+# Queues
+################################################################################
+
+resource "aws_sqs_queue" "dlq" {
+  name                        = local.dlq_name
+  fifo_queue                  = var.queue_fifo ? true : null
+  content_based_deduplication = var.queue_fifo ? false : null
+  message_retention_seconds   = 1209600
+  sqs_managed_sse_enabled     = var.kms_key_arn == null ? true : null
+  kms_master_key_id           = var.kms_key_arn
+  tags                        = var.tags
+}
+
+resource "aws_sqs_queue" "this" {
+  name                        = local.queue_name
+  fifo_queue                  = var.queue_fifo ? true : null
+  content_based_deduplication = var.queue_fifo ? false : null
+  visibility_timeout_seconds  = local.visibility_timeout
+  message_retention_seconds   = var.queue_message_retention_seconds
+  sqs_managed_sse_enabled     = var.kms_key_arn == null ? true : null
+  kms_master_key_id           = var.kms_key_arn
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = local.dlq_arn
+    maxReceiveCount     = var.max_receive_count
+  })
+
+  tags = var.tags
+
+  depends_on = [aws_sqs_queue.dlq]
+
+  lifecycle {
+    precondition {
+      condition     = local.visibility_timeout >= local.min_visibility_timeout
+      error_message = "queue_visibility_timeout_seconds (${local.visibility_timeout}) must be >= 6 x worker timeout (${var.worker.timeout}) + batching window (${var.worker_maximum_batching_window_in_seconds}) = ${local.min_visibility_timeout}: raise it (or set it to null to compute it) or lower worker.timeout."
+    }
+  }
+}
+
+resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
+  count = var.dlq_redrive_allow_policy_enabled ? 1 : 0
+
+  queue_url = aws_sqs_queue.dlq.id
+
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [local.queue_arn]
+  })
+}
+
+data "aws_iam_policy_document" "queue" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [local.queue_arn]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.queue_fifo ? [] : [1]
+
+    content {
+      sid       = "AllowStateBucketNotifications"
+      actions   = ["sqs:SendMessage"]
+      resources = [local.queue_arn]
+
+      principals {
+        type        = "Service"
+        identifiers = ["s3.amazonaws.com"]
+      }
+
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [local.state_bucket_arn]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [local.account_id]
+      }
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "this" {
+  queue_url = aws_sqs_queue.this.id
+  policy    = data.aws_iam_policy_document.queue.json
+}
+
+################################################################################
+# Functions
+################################################################################
+
+module "submit" {
+  source = "./modules/function"
+
+  function_name                  = "${var.name}-submit"
+  description                    = "Accepts, cancels and prepares uploads of ${var.name} jobs."
+  handler                        = "submit.handler"
+  runtime                        = local.runtime
+  architecture                   = local.architecture
+  memory_size                    = var.submit.memory_size
+  timeout                        = var.submit.timeout
+  reserved_concurrent_executions = var.submit.reserved_concurrent_executions
+  environment                    = local.submit_environment
+  tracing_mode                   = var.tracing_enabled ? "Active" : "PassThrough"
+
+  package       = local.packages.submit
+  package_label = "packages.submit"
+
+  policy_json           = data.aws_iam_policy_document.submit.json
+  permissions_boundary  = var.permissions_boundary
+  log_retention_in_days = var.log_retention_in_days
+  kms_key_arn           = var.kms_key_arn
+  tags                  = var.tags
+}
+
+module "worker" {
+  source = "./modules/function"
+
+  function_name                  = "${var.name}-worker"
+  description                    = "Splits ${var.name} jobs into chunks and processes them."
+  handler                        = "worker.handler"
+  runtime                        = local.runtime
+  architecture                   = local.architecture
+  memory_size                    = var.worker.memory_size
+  timeout                        = var.worker.timeout
+  reserved_concurrent_executions = var.worker.reserved_concurrent_executions
+  environment                    = local.worker_environment
+  tracing_mode                   = var.tracing_enabled ? "Active" : "PassThrough"
+  vpc_config                     = var.vpc_config
+
+  package       = local.packages.worker
+  package_label = "packages.worker"
+
+  policy_json           = data.aws_iam_policy_document.worker.json
+  permissions_boundary  = var.permissions_boundary
+  log_retention_in_days = var.log_retention_in_days
+  kms_key_arn           = var.kms_key_arn
+  tags                  = var.tags
+}
+
+module "status" {
+  source = "./modules/function"
+
+  function_name                  = "${var.name}-status"
+  description                    = "Reports the state of ${var.name} jobs."
+  handler                        = "status.handler"
+  runtime                        = local.runtime
+  architecture                   = local.architecture
+  memory_size                    = var.status.memory_size
+  timeout                        = var.status.timeout
+  reserved_concurrent_executions = var.status.reserved_concurrent_executions
+  environment                    = local.status_environment
+  tracing_mode                   = var.tracing_enabled ? "Active" : "PassThrough"
+
+  package       = local.packages.status
+  package_label = "packages.status"
+
+  policy_json           = data.aws_iam_policy_document.status.json
+  permissions_boundary  = var.permissions_boundary
+  log_retention_in_days = var.log_retention_in_days
+  kms_key_arn           = var.kms_key_arn
+  tags                  = var.tags
+}
+
+################################################################################
+# Worker event source mapping
+################################################################################
+
+resource "aws_lambda_event_source_mapping" "worker" {
+  event_source_arn                   = aws_sqs_queue.this.arn
+  function_name                      = module.worker.function_arn
+  enabled                            = var.worker_event_source_enabled
+  batch_size                         = var.worker_batch_size
+  maximum_batching_window_in_seconds = var.worker_maximum_batching_window_in_seconds
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = var.worker_maximum_concurrency
+  }
+
+  tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.worker.reserved_concurrent_executions == null || var.worker_maximum_concurrency <= coalesce(var.worker.reserved_concurrent_executions, var.worker_maximum_concurrency)
+      error_message = "worker_maximum_concurrency (${var.worker_maximum_concurrency}) must be <= worker.reserved_concurrent_executions (${coalesce(var.worker.reserved_concurrent_executions, -1)}), or the worker is throttled and messages age into the DLQ: lower worker_maximum_concurrency or raise worker.reserved_concurrent_executions."
+    }
+
+    precondition {
+      condition     = !var.queue_fifo || var.worker_batch_size <= 10
+      error_message = "worker_batch_size (${var.worker_batch_size}) must be <= 10 with a FIFO queue (queue_fifo = true): lower worker_batch_size or use a standard queue."
+    }
+
+    precondition {
+      condition     = !var.queue_fifo || var.worker_maximum_batching_window_in_seconds == 0
+      error_message = "worker_maximum_batching_window_in_seconds (${var.worker_maximum_batching_window_in_seconds}) must be 0 with a FIFO queue (queue_fifo = true): set it to 0 or use a standard queue."
+    }
+
+    precondition {
+      condition     = var.queue_fifo || var.worker_batch_size <= 10 || var.worker_maximum_batching_window_in_seconds >= 1
+      error_message = "worker_batch_size (${var.worker_batch_size}) above 10 needs worker_maximum_batching_window_in_seconds >= 1: set a batching window or lower worker_batch_size."
+    }
+  }
+}

@@ -1,0 +1,115 @@
+################################################################################
+# General
+################################################################################
+
+variable "name" {
+  description = "Prefix of the alarm, topic and dashboard names."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the monitored resources (dashboard widgets)."
+  type        = string
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Monitored resources
+################################################################################
+
+variable "api_type" {
+  description = "rest or http: picks the API Gateway metric names and dimensions."
+  type        = string
+
+  validation {
+    condition     = contains(["rest", "http"], var.api_type)
+    error_message = "api_type must be rest or http."
+  }
+}
+
+variable "api_id" {
+  description = "API id (HTTP API dimension ApiId)."
+  type        = string
+}
+
+variable "api_name" {
+  description = "API name (REST API dimension ApiName)."
+  type        = string
+}
+
+variable "api_stage_name" {
+  description = "API stage name (dimension Stage)."
+  type        = string
+}
+
+variable "queue_name" {
+  description = "Name of the work queue."
+  type        = string
+}
+
+variable "dlq_name" {
+  description = "Name of the dead-letter queue."
+  type        = string
+}
+
+variable "function_names" {
+  description = "Names of the submit, worker and status functions."
+  type = object({
+    submit = string
+    worker = string
+    status = string
+  })
+}
+
+variable "worker_timeout" {
+  description = "Timeout of the worker in seconds (duration alarm threshold)."
+  type        = number
+}
+
+variable "metrics_namespace" {
+  description = "Namespace of the functions' Powertools metrics."
+  type        = string
+}
+
+variable "service_name" {
+  description = "Powertools service name (dimension `service`)."
+  type        = string
+}
+
+################################################################################
+# Alarms
+################################################################################
+
+variable "thresholds" {
+  description = "Alarm thresholds (see the root module's alarm_thresholds)."
+  type = object({
+    queue_oldest_message_age_seconds = number
+    api_latency_p95_ms               = number
+    worker_errors                    = number
+    jobs_failed                      = number
+    worker_duration_timeout_ratio    = number
+  })
+}
+
+variable "period_seconds" {
+  description = "Period of the alarms' metrics in seconds."
+  type        = number
+  default     = 300
+}
+
+variable "sns_topic_arns" {
+  description = "Topics notified on ALARM and OK; empty creates one topic."
+  type        = list(string)
+  default     = []
+}
+
+variable "kms_key_arn" {
+  description = "KMS key of the created topic; null uses alias/aws/sns."
+  type        = string
+  default     = null
+}

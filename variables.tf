@@ -1,0 +1,672 @@
+################################################################################
+# General
+################################################################################
+
+variable "name" {
+  description = "Name of the deployment: prefix of every resource name and the Powertools service name. Lowercase letters, digits and hyphens, starting with a letter, 2..31 characters."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.name))
+    error_message = "name must match ^[a-z][a-z0-9-]{1,30}$ (lowercase letters, digits, hyphens; starts with a letter; 2..31 characters)."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "kms_key_arn" {
+  description = "Customer managed KMS key ARN used for the state bucket, the queues, the log groups, the alarm topic and the functions' environment. null uses SSE-S3, SQS-managed SSE, the default CloudWatch Logs encryption and alias/aws/sns. The key policy must allow CloudWatch Logs and, for upload notifications, s3.amazonaws.com (kms:GenerateDataKey, kms:Decrypt)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), not an alias."
+  }
+}
+
+variable "log_retention_in_days" {
+  description = "Retention of every log group (functions, API access and execution logs)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_in_days)
+    error_message = "log_retention_in_days must be one of the CloudWatch Logs values: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+################################################################################
+# Functions
+################################################################################
+
+variable "runtime" {
+  description = "Lambda runtime of the three functions; null uses functions/platform.json (python3.13). The packages must be built for it (`make build RUNTIME=...`). python3.14 needs hashicorp/aws >= 6.20."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.runtime == null || contains(["python3.12", "python3.13", "python3.14"], coalesce(var.runtime, "-"))
+    error_message = "runtime must be one of python3.12, python3.13, python3.14 (or null for the default in functions/platform.json)."
+  }
+}
+
+variable "architecture" {
+  description = "Instruction set of the three functions; null uses functions/platform.json (arm64). The packages must be built for it (`make build ARCH=...`)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.architecture == null || contains(["arm64", "x86_64"], coalesce(var.architecture, "-"))
+    error_message = "architecture must be arm64 or x86_64 (or null for the default in functions/platform.json)."
+  }
+}
+
+variable "packages" {
+  description = "Deployment package of each function: a local zip (`filename`, default `<module>/dist/<name>.zip` built by `make build`) or an S3 object (`s3_bucket`, `s3_key`, optional `s3_object_version`)."
+  type = object({
+    submit = optional(object({
+      filename          = optional(string)
+      s3_bucket         = optional(string)
+      s3_key            = optional(string)
+      s3_object_version = optional(string)
+    }), {})
+    worker = optional(object({
+      filename          = optional(string)
+      s3_bucket         = optional(string)
+      s3_key            = optional(string)
+      s3_object_version = optional(string)
+    }), {})
+    status = optional(object({
+      filename          = optional(string)
+      s3_bucket         = optional(string)
+      s3_key            = optional(string)
+      s3_object_version = optional(string)
+    }), {})
+  })
+  default = {}
+
+  validation {
+    condition = alltrue([
+      for p in [var.packages.submit, var.packages.worker, var.packages.status] :
+      !(p.filename != null && p.s3_bucket != null) && (p.s3_bucket == null) == (p.s3_key == null)
+    ])
+    error_message = "packages.<function> sets either filename or s3_bucket + s3_key (with optional s3_object_version), not both."
+  }
+}
+
+variable "submit" {
+  description = "Submit function (POST /jobs, POST /jobs/uploads, DELETE /jobs/{job_id}): memory in MB, timeout in seconds, reserved concurrency (null = unreserved) and extra environment variables."
+  type = object({
+    memory_size                    = optional(number, 256)
+    timeout                        = optional(number, 15)
+    reserved_concurrent_executions = optional(number)
+    environment                    = optional(map(string), {})
+  })
+  default = {}
+
+  validation {
+    condition     = var.submit.memory_size >= 128 && var.submit.memory_size <= 10240
+    error_message = "submit.memory_size must be between 128 and 10240."
+  }
+
+  validation {
+    condition     = var.submit.timeout >= 1 && var.submit.timeout <= 900
+    error_message = "submit.timeout must be between 1 and 900."
+  }
+
+  validation {
+    condition     = var.submit.reserved_concurrent_executions == null || coalesce(var.submit.reserved_concurrent_executions, 0) >= 0
+    error_message = "submit.reserved_concurrent_executions must be >= 0 or null."
+  }
+}
+
+variable "worker" {
+  description = "Worker function (SQS consumer): memory in MB, timeout in seconds, reserved concurrency (caps parallel chunks; null = unreserved) and extra environment variables."
+  type = object({
+    memory_size                    = optional(number, 512)
+    timeout                        = optional(number, 120)
+    reserved_concurrent_executions = optional(number, 10)
+    environment                    = optional(map(string), {})
+  })
+  default = {}
+
+  validation {
+    condition     = var.worker.memory_size >= 128 && var.worker.memory_size <= 10240
+    error_message = "worker.memory_size must be between 128 and 10240."
+  }
+
+  validation {
+    condition     = var.worker.timeout >= 1 && var.worker.timeout <= 900
+    error_message = "worker.timeout must be between 1 and 900."
+  }
+
+  validation {
+    condition     = var.worker.reserved_concurrent_executions == null || coalesce(var.worker.reserved_concurrent_executions, 0) >= 0
+    error_message = "worker.reserved_concurrent_executions must be >= 0 or null."
+  }
+}
+
+variable "status" {
+  description = "Status function (GET /jobs/{job_id}): memory in MB, timeout in seconds, reserved concurrency (null = unreserved) and extra environment variables."
+  type = object({
+    memory_size                    = optional(number, 256)
+    timeout                        = optional(number, 10)
+    reserved_concurrent_executions = optional(number)
+    environment                    = optional(map(string), {})
+  })
+  default = {}
+
+  validation {
+    condition     = var.status.memory_size >= 128 && var.status.memory_size <= 10240
+    error_message = "status.memory_size must be between 128 and 10240."
+  }
+
+  validation {
+    condition     = var.status.timeout >= 1 && var.status.timeout <= 900
+    error_message = "status.timeout must be between 1 and 900."
+  }
+
+  validation {
+    condition     = var.status.reserved_concurrent_executions == null || coalesce(var.status.reserved_concurrent_executions, 0) >= 0
+    error_message = "status.reserved_concurrent_executions must be >= 0 or null."
+  }
+}
+
+variable "tracing_enabled" {
+  description = "X-Ray active tracing on the functions and the REST API stage."
+  type        = bool
+  default     = true
+}
+
+variable "log_level" {
+  description = "POWERTOOLS_LOG_LEVEL of the functions."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level)
+    error_message = "log_level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the functions' metrics (POWERTOOLS_METRICS_NAMESPACE); the jobs-failed alarm reads it."
+  type        = string
+  default     = "AsyncJobs"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/#:-]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1..255 characters of A-Za-z0-9 . _ / # : - and must not start with AWS/."
+  }
+}
+
+variable "permissions_boundary" {
+  description = "ARN of a permissions boundary for the three function roles."
+  type        = string
+  default     = null
+}
+
+variable "vpc_config" {
+  description = "Subnets and security groups for the worker (needed by the `redshift` sink for clusters in a VPC); null runs it outside a VPC."
+  type = object({
+    subnet_ids         = list(string)
+    security_group_ids = list(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.vpc_config == null || (length(try(var.vpc_config.subnet_ids, [])) > 0 && length(try(var.vpc_config.security_group_ids, [])) > 0)
+    error_message = "vpc_config needs at least one subnet_id and one security_group_id."
+  }
+}
+
+################################################################################
+# Jobs
+################################################################################
+
+variable "max_records_per_job" {
+  description = "Largest number of records a job may have (413 above it)."
+  type        = number
+  default     = 100000
+
+  validation {
+    condition     = var.max_records_per_job >= 1 && floor(var.max_records_per_job) == var.max_records_per_job
+    error_message = "max_records_per_job must be a positive integer."
+  }
+}
+
+variable "max_body_bytes" {
+  description = "Largest request body POST /jobs accepts in bytes (413 above it); larger inputs use POST /jobs/uploads. API Gateway and Lambda cap it near 6 MB."
+  type        = number
+  default     = 5242880
+
+  validation {
+    condition     = var.max_body_bytes >= 1024 && var.max_body_bytes <= 6291456
+    error_message = "max_body_bytes must be between 1024 and 6291456 (the Lambda synchronous payload limit)."
+  }
+}
+
+variable "upload_url_ttl_seconds" {
+  description = "Lifetime of the presigned upload URL of POST /jobs/uploads; a job not uploaded by then ends `expired`."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.upload_url_ttl_seconds >= 60 && var.upload_url_ttl_seconds <= 43200
+    error_message = "upload_url_ttl_seconds must be between 60 and 43200 (the submit role's session limits presigned URLs)."
+  }
+}
+
+variable "retry_after_seconds" {
+  description = "Retry-After header value (seconds) for jobs that are not finished."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.retry_after_seconds >= 1 && var.retry_after_seconds <= 3600
+    error_message = "retry_after_seconds must be between 1 and 3600."
+  }
+}
+
+variable "chunk_size" {
+  description = "Records per chunk: the unit of parallel work and of retry."
+  type        = number
+  default     = 500
+
+  validation {
+    condition     = var.chunk_size >= 1 && var.chunk_size <= 100000 && floor(var.chunk_size) == var.chunk_size
+    error_message = "chunk_size must be an integer between 1 and 100000."
+  }
+}
+
+variable "progress_every" {
+  description = "Inside a chunk, write progress to the job state every this many records."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.progress_every >= 1 && floor(var.progress_every) == var.progress_every
+    error_message = "progress_every must be a positive integer."
+  }
+}
+
+variable "tolerated_failure_percent" {
+  description = "Percentage of failed records (0..100) under which a job ends `completed_with_errors` instead of `failed`."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.tolerated_failure_percent >= 0 && var.tolerated_failure_percent <= 100
+    error_message = "tolerated_failure_percent must be between 0 and 100."
+  }
+}
+
+variable "record_schema" {
+  description = "Optional JSON Schema (a JSON string) every record is validated against; written to `config/record-schema.json` in the state bucket."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.record_schema == null || can(jsondecode(coalesce(var.record_schema, "{}")))
+    error_message = "record_schema must be a JSON document (use jsonencode({...}) or file(\"schema.json\"))."
+  }
+}
+
+variable "record_processor" {
+  description = "Optional user transform `module:function` packaged with the worker, applied to each record before the sink."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.record_processor == null || can(regex("^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$", coalesce(var.record_processor, "-")))
+    error_message = "record_processor must look like `package.module:function`."
+  }
+}
+
+variable "sink" {
+  description = "Where the worker writes processed records: `s3` (NDJSON under the job's results/ prefix), `redshift_data` (Redshift Data API) or `redshift` (redshift-connector, usually with vpc_config). `redshift` settings: table, database, and either cluster_identifier (+ db_user, or secret_arn) or workgroup_name for Serverless with the Data API; host/port and secret_arn for the connector; copy_role_arn is the role Redshift assumes for COPY from the state bucket."
+  type = object({
+    type = optional(string, "s3")
+    redshift = optional(object({
+      table              = string
+      database           = string
+      schema             = optional(string, "public")
+      cluster_identifier = optional(string)
+      workgroup_name     = optional(string)
+      db_user            = optional(string)
+      secret_arn         = optional(string)
+      host               = optional(string)
+      port               = optional(number, 5439)
+      copy_role_arn      = optional(string)
+    }))
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["s3", "redshift_data", "redshift"], var.sink.type)
+    error_message = "sink.type must be one of s3, redshift_data, redshift."
+  }
+
+  validation {
+    condition     = var.sink.type == "s3" || var.sink.redshift != null
+    error_message = "sink.redshift must be set when sink.type is redshift_data or redshift."
+  }
+
+  validation {
+    condition = var.sink.type != "redshift_data" || try(
+      (var.sink.redshift.cluster_identifier != null) != (var.sink.redshift.workgroup_name != null), false
+    )
+    error_message = "sink.type = redshift_data needs exactly one of sink.redshift.cluster_identifier and sink.redshift.workgroup_name."
+  }
+
+  validation {
+    condition     = var.sink.type != "redshift_data" || try(var.sink.redshift.cluster_identifier == null || var.sink.redshift.db_user != null || var.sink.redshift.secret_arn != null, false)
+    error_message = "sink.type = redshift_data with sink.redshift.cluster_identifier needs sink.redshift.db_user (temporary credentials) or sink.redshift.secret_arn."
+  }
+
+  validation {
+    condition     = var.sink.type != "redshift" || try(var.sink.redshift.host != null && var.sink.redshift.secret_arn != null, false)
+    error_message = "sink.type = redshift needs sink.redshift.host and sink.redshift.secret_arn (database credentials)."
+  }
+}
+
+################################################################################
+# State bucket
+################################################################################
+
+variable "state_bucket_name" {
+  description = "Name of the state bucket; null uses `<name>-<account id>-<region>`."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.state_bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", coalesce(var.state_bucket_name, "-")))
+    error_message = "state_bucket_name must be a valid S3 bucket name: 3..63 lowercase letters, digits, dots and hyphens."
+  }
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete the state bucket with all job data in it."
+  type        = bool
+  default     = false
+}
+
+variable "job_expiration_days" {
+  description = "Days after which job objects (`jobs/`) expire; GET returns 404 afterwards."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.job_expiration_days >= 1 && floor(var.job_expiration_days) == var.job_expiration_days
+    error_message = "job_expiration_days must be a positive integer."
+  }
+}
+
+variable "idempotency_expiration_days" {
+  description = "Days an Idempotency-Key is remembered (`idempotency/` objects)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.idempotency_expiration_days >= 1 && floor(var.idempotency_expiration_days) == var.idempotency_expiration_days
+    error_message = "idempotency_expiration_days must be a positive integer."
+  }
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days after which noncurrent object versions (every state update makes one) are deleted."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1 && floor(var.noncurrent_version_expiration_days) == var.noncurrent_version_expiration_days
+    error_message = "noncurrent_version_expiration_days must be a positive integer."
+  }
+}
+
+################################################################################
+# Queue
+################################################################################
+
+variable "queue_fifo" {
+  description = "Use FIFO queues (ordered per job). S3 cannot notify FIFO queues, so POST /jobs/uploads needs the default standard queue."
+  type        = bool
+  default     = false
+}
+
+variable "queue_visibility_timeout_seconds" {
+  description = "Visibility timeout of the work queue; null computes 6 x worker.timeout + worker_maximum_batching_window_in_seconds (the AWS recommendation). An explicit value must be at least that."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.queue_visibility_timeout_seconds == null || (coalesce(var.queue_visibility_timeout_seconds, 0) >= 0 && coalesce(var.queue_visibility_timeout_seconds, 0) <= 43200)
+    error_message = "queue_visibility_timeout_seconds must be between 0 and 43200 (12 hours), or null."
+  }
+}
+
+variable "queue_message_retention_seconds" {
+  description = "Retention of messages in the work queue (the DLQ keeps them 14 days)."
+  type        = number
+  default     = 345600
+
+  validation {
+    condition     = var.queue_message_retention_seconds >= 60 && var.queue_message_retention_seconds <= 1209600
+    error_message = "queue_message_retention_seconds must be between 60 and 1209600."
+  }
+}
+
+variable "max_receive_count" {
+  description = "Receives before a message moves to the DLQ (redrive maxReceiveCount); a chunk on its last receive records its records as failed."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000 && floor(var.max_receive_count) == var.max_receive_count
+    error_message = "max_receive_count must be an integer between 1 and 1000."
+  }
+}
+
+variable "dlq_redrive_allow_policy_enabled" {
+  description = "Attach a redrive-allow policy to the DLQ so only the work queue may use it. Emulators without RedriveAllowPolicy support (moto) need false."
+  type        = bool
+  default     = true
+}
+
+################################################################################
+# Worker event source mapping
+################################################################################
+
+variable "worker_batch_size" {
+  description = "Messages per worker invocation (FIFO: at most 10; standard: above 10 needs a batching window >= 1)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.worker_batch_size >= 1 && var.worker_batch_size <= 10000
+    error_message = "worker_batch_size must be between 1 and 10000."
+  }
+}
+
+variable "worker_maximum_batching_window_in_seconds" {
+  description = "Seconds the event source mapping gathers messages before invoking the worker (0..300; FIFO: 0)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.worker_maximum_batching_window_in_seconds >= 0 && var.worker_maximum_batching_window_in_seconds <= 300
+    error_message = "worker_maximum_batching_window_in_seconds must be between 0 and 300."
+  }
+}
+
+variable "worker_maximum_concurrency" {
+  description = "Most concurrent worker invocations the event source mapping starts (2..1000): the cap that protects the sink. Must not exceed worker.reserved_concurrent_executions."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.worker_maximum_concurrency >= 2 && var.worker_maximum_concurrency <= 1000
+    error_message = "worker_maximum_concurrency must be between 2 and 1000."
+  }
+}
+
+variable "worker_event_source_enabled" {
+  description = "Enable the SQS event source mapping of the worker. The local stack sets false and plays the mapping itself."
+  type        = bool
+  default     = true
+}
+
+################################################################################
+# API
+################################################################################
+
+variable "api_type" {
+  description = "API Gateway flavour: `rest` (REST API, default) or `http` (HTTP API, payload format 2.0)."
+  type        = string
+  default     = "rest"
+
+  validation {
+    condition     = contains(["rest", "http"], var.api_type)
+    error_message = "api_type must be rest or http."
+  }
+}
+
+variable "authorization" {
+  description = "Authorization of every route: AWS_IAM (SigV4, default), JWT (http: jwt_authorizer), COGNITO (rest: cognito_user_pool_arns), API_KEY (rest: x-api-key with a usage plan) or NONE (open; only when asked for)."
+  type        = string
+  default     = "AWS_IAM"
+
+  validation {
+    condition     = contains(["AWS_IAM", "JWT", "COGNITO", "API_KEY", "NONE"], var.authorization)
+    error_message = "authorization must be one of AWS_IAM, JWT, COGNITO, API_KEY, NONE."
+  }
+}
+
+variable "jwt_authorizer" {
+  description = "JWT authorizer of the HTTP API (authorization = JWT): issuer URL and accepted audiences."
+  type = object({
+    issuer   = string
+    audience = list(string)
+  })
+  default = null
+}
+
+variable "cognito_user_pool_arns" {
+  description = "Cognito user pools of the REST API authorizer (authorization = COGNITO)."
+  type        = list(string)
+  default     = []
+}
+
+variable "api_key" {
+  description = "API keys (rest, authorization = API_KEY): create a key (`create`) and the usage plan quota (`quota_limit` requests per `quota_period`; null = no quota)."
+  type = object({
+    create       = optional(bool, true)
+    quota_limit  = optional(number)
+    quota_period = optional(string, "DAY")
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["DAY", "WEEK", "MONTH"], var.api_key.quota_period)
+    error_message = "api_key.quota_period must be DAY, WEEK or MONTH."
+  }
+}
+
+variable "stage_name" {
+  description = "API stage name; it is the first path segment of the URLs (HTTP API: `$default` for none)."
+  type        = string
+  default     = "v1"
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9_-]{1,128}|\\$default)$", var.stage_name))
+    error_message = "stage_name must be 1..128 characters of A-Za-z0-9_- (or $default for an HTTP API)."
+  }
+}
+
+variable "throttling_burst_limit" {
+  description = "API stage throttling burst limit (requests)."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.throttling_burst_limit >= 0
+    error_message = "throttling_burst_limit must be >= 0."
+  }
+}
+
+variable "throttling_rate_limit" {
+  description = "API stage throttling steady-state rate limit (requests per second)."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.throttling_rate_limit >= 0
+    error_message = "throttling_rate_limit must be >= 0."
+  }
+}
+
+variable "api_execution_logging_level" {
+  description = "REST API execution logging level (OFF, ERROR, INFO); the module creates the execution log group with retention."
+  type        = string
+  default     = "ERROR"
+
+  validation {
+    condition     = contains(["OFF", "ERROR", "INFO"], var.api_execution_logging_level)
+    error_message = "api_execution_logging_level must be OFF, ERROR or INFO."
+  }
+}
+
+variable "create_api_gateway_account" {
+  description = "Create the regional API Gateway account setting and its CloudWatch role, which REST access and execution logs need. It is one per account and region: leave false when it is managed elsewhere."
+  type        = bool
+  default     = false
+}
+
+################################################################################
+# Alarms
+################################################################################
+
+variable "create_alarms" {
+  description = "Create the CloudWatch alarms and the dashboard."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_sns_topic_arns" {
+  description = "SNS topics notified by the alarms; empty creates one encrypted topic (output sns_topic_arn)."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_thresholds" {
+  description = "Alarm thresholds: oldest message age in seconds, API p95 latency in ms, worker errors per period, jobs failed per period, and the share (0..1) of worker.timeout the p99 duration may reach."
+  type = object({
+    queue_oldest_message_age_seconds = optional(number, 900)
+    api_latency_p95_ms               = optional(number, 2000)
+    worker_errors                    = optional(number, 0)
+    jobs_failed                      = optional(number, 0)
+    worker_duration_timeout_ratio    = optional(number, 0.8)
+  })
+  default = {}
+
+  validation {
+    condition     = var.alarm_thresholds.worker_duration_timeout_ratio > 0 && var.alarm_thresholds.worker_duration_timeout_ratio <= 1
+    error_message = "alarm_thresholds.worker_duration_timeout_ratio must be in (0, 1]."
+  }
+}
+
+variable "alarm_period_seconds" {
+  description = "Period of the alarms' metrics in seconds."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = contains([60, 300, 900, 3600], var.alarm_period_seconds)
+    error_message = "alarm_period_seconds must be 60, 300, 900 or 3600."
+  }
+}
