@@ -95,11 +95,16 @@ dist: build ## Write dist/async-jobs-<version>.tar.gz: module source + built zip
 
 ##### Checks
 
+.PHONY: docs
+docs: ## Regenerate the README's inputs/outputs tables from variables.tf/outputs.tf
+	@$(PYTHON) functions/tfdocs.py
+
 .PHONY: lint
-lint: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp terraformrc ## ruff, mypy, terraform fmt/validate, checkov
+lint: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp terraformrc ## ruff, mypy, terraform fmt/validate, checkov, docs
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
+	@$(PYTHON) functions/tfdocs.py --check
 	@terraform fmt -check -recursive
 	@for dir in . $(EXAMPLES); do \
 	  echo "terraform validate $$dir"; \

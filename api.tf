@@ -7,12 +7,15 @@ locals {
   is_http = var.api_type == "http"
 
   # Routes -> functions. The submit function owns job creation and cancellation.
-  routes = {
+  # S3 cannot notify a FIFO queue, so a FIFO deployment has no upload route: an upload
+  # it accepted would never start.
+  all_routes = {
     "POST /jobs"            = { function = "submit", method = "POST", path = "/jobs", resource = "jobs" }
     "POST /jobs/uploads"    = { function = "submit", method = "POST", path = "/jobs/uploads", resource = "uploads" }
     "GET /jobs/{job_id}"    = { function = "status", method = "GET", path = "/jobs/{job_id}", resource = "job" }
     "DELETE /jobs/{job_id}" = { function = "submit", method = "DELETE", path = "/jobs/{job_id}", resource = "job" }
   }
+  routes = { for key, route in local.all_routes : key => route if !(var.queue_fifo && route.resource == "uploads") }
 
   route_functions = {
     submit = { name = module.submit.function_name, invoke_arn = module.submit.function_invoke_arn }
@@ -136,7 +139,7 @@ resource "aws_api_gateway_resource" "jobs" {
 }
 
 resource "aws_api_gateway_resource" "uploads" {
-  count = local.is_rest ? 1 : 0
+  count = local.is_rest && !var.queue_fifo ? 1 : 0
 
   rest_api_id = aws_api_gateway_rest_api.this[0].id
   parent_id   = aws_api_gateway_resource.jobs[0].id
@@ -177,7 +180,7 @@ resource "aws_api_gateway_method" "this" {
   rest_api_id = aws_api_gateway_rest_api.this[0].id
   resource_id = {
     jobs    = aws_api_gateway_resource.jobs[0].id
-    uploads = aws_api_gateway_resource.uploads[0].id
+    uploads = one(aws_api_gateway_resource.uploads[*].id)
     job     = aws_api_gateway_resource.job[0].id
   }[each.value.resource]
   http_method          = each.value.method
@@ -212,7 +215,7 @@ resource "aws_api_gateway_deployment" "this" {
       var.authorization,
       var.cognito_user_pool_arns,
       aws_api_gateway_resource.jobs[0].id,
-      aws_api_gateway_resource.uploads[0].id,
+      aws_api_gateway_resource.uploads[*].id,
       aws_api_gateway_resource.job[0].id,
       [for k, m in aws_api_gateway_method.this : [k, m.id, m.authorization, m.api_key_required]],
       [for k, i in aws_api_gateway_integration.this : [k, i.id, i.uri]],

@@ -16,6 +16,14 @@ locals {
 }
 
 data "aws_iam_policy_document" "submit" {
+  # Without s3:ListBucket, S3 answers 403 instead of 404 for a missing key; the engine
+  # needs the 404 to tell "no such job / marker / idempotency key" from a denied request.
+  statement {
+    sid       = "MissingKeysAnswer404"
+    actions   = ["s3:ListBucket"]
+    resources = [local.state_bucket_arn]
+  }
+
   statement {
     sid       = "JobsAndIdempotencyObjects"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
@@ -40,6 +48,14 @@ data "aws_iam_policy_document" "submit" {
 }
 
 data "aws_iam_policy_document" "status" {
+  # Without s3:ListBucket, S3 answers 403 instead of 404 for a missing key; the engine
+  # needs the 404 to tell "no such job / marker / idempotency key" from a denied request.
+  statement {
+    sid       = "MissingKeysAnswer404"
+    actions   = ["s3:ListBucket"]
+    resources = [local.state_bucket_arn]
+  }
+
   statement {
     sid       = "ReadJobState"
     actions   = ["s3:GetObject"]
@@ -58,6 +74,14 @@ data "aws_iam_policy_document" "status" {
 }
 
 data "aws_iam_policy_document" "worker" {
+  # Without s3:ListBucket, S3 answers 403 instead of 404 for a missing key; the engine
+  # needs the 404 to tell "no such job / marker / idempotency key" from a denied request.
+  statement {
+    sid       = "MissingKeysAnswer404"
+    actions   = ["s3:ListBucket"]
+    resources = [local.state_bucket_arn]
+  }
+
   statement {
     sid       = "JobObjects"
     actions   = ["s3:GetObject", "s3:PutObject"]

@@ -128,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         path = build(function, args.dist, args.runtime, args.architecture)
         manifest["packages"][function] = base64_sha256(path)
         size = path.stat().st_size
-        print(f"{path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}: "
-              f"{size / 1e6:.1f} MB ({args.runtime}, {args.architecture})")
+        print(
+            f"{path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}: "
+            f"{size / 1e6:.1f} MB ({args.runtime}, {args.architecture})"
+        )
     manifest["packages"] = dict(sorted(manifest["packages"].items()))
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return 0

@@ -58,9 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         for relative in files:
             add_file(archive, prefix, relative)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    with args.output.open("wb") as raw, gzip.GzipFile(
-        filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9
-    ) as gz:
+    with (
+        args.output.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz,
+    ):
         gz.write(buffer.getvalue())
     print(f"{args.output}: {len(files)} files, {args.output.stat().st_size / 1e6:.1f} MB")
     return 0

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import tftest
 from moto.server import ThreadedMotoServer
-from plan_support import PlanSummary, summarize
+
+from .plan_support import PlanSummary, summarize
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

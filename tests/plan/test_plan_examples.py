@@ -6,12 +6,20 @@ import json
 from collections.abc import Callable
 
 import pytest
-from plan_support import PlanSummary, assert_subset, policy_actions
+
+from .plan_support import PlanSummary, assert_subset, policy_actions
 
 LOGS_XRAY = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-SUBMIT_ACTIONS = LOGS_XRAY | {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "sqs:SendMessage"}
-STATUS_ACTIONS = LOGS_XRAY | {"s3:GetObject"}
+SUBMIT_ACTIONS = LOGS_XRAY | {
+    "s3:ListBucket",
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "sqs:SendMessage",
+}
+STATUS_ACTIONS = LOGS_XRAY | {"s3:ListBucket", "s3:GetObject"}
 WORKER_ACTIONS = LOGS_XRAY | {
+    "s3:ListBucket",
     "s3:GetObject",
     "s3:PutObject",
     "sqs:ReceiveMessage",

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from plan_support import PlanSummary, plan_error, policy_actions
-from test_plan_examples import STATUS_ACTIONS, SUBMIT_ACTIONS, WORKER_ACTIONS
+from .plan_support import PlanSummary, plan_error, policy_actions
+from .test_plan_examples import STATUS_ACTIONS, SUBMIT_ACTIONS, WORKER_ACTIONS
 
 Plan = Callable[..., PlanSummary]
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/0b0e7d5e-0000-4000-8000-000000000000"
@@ -137,13 +137,21 @@ def test_rest_api_key(plan_guards: Plan) -> None:
     assert "aws_api_gateway_usage_plan_key.this[0]" in plan.values
 
 
-def test_fifo_queues_skip_upload_notification(plan_guards: Plan) -> None:
+def test_fifo_queues_have_no_upload_route(plan_guards: Plan) -> None:
     plan = plan_guards(queue_fifo="true")
     for address in ("aws_sqs_queue.this", "aws_sqs_queue.dlq"):
         queue = plan.values[address]
         assert queue["fifo_queue"] is True and queue["content_based_deduplication"] is False
         assert queue["name"].endswith(".fifo")
     assert "aws_s3_bucket_notification.uploads[0]" not in plan.values
+    # S3 cannot notify a FIFO queue: an accepted upload would never start, so no route.
+    assert "aws_api_gateway_resource.uploads[0]" not in plan.values
+    methods = sorted(a for a in plan.values if a.startswith("aws_api_gateway_method.this["))
+    assert methods == [
+        'aws_api_gateway_method.this["DELETE /jobs/{job_id}"]',
+        'aws_api_gateway_method.this["GET /jobs/{job_id}"]',
+        'aws_api_gateway_method.this["POST /jobs"]',
+    ]
     env = plan.values["module.worker.aws_lambda_function.this"]["environment"][0]["variables"]
     assert env["QUEUE_FIFO"] == "true"
 

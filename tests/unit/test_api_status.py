@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import BOB, BUCKET, Api, Aws, Worker, load_handler, records
-from test_api_submit import JOB_FIELDS, assert_problem
+
+from .conftest import BOB, BUCKET, Api, Aws, Worker, load_handler, records
+from .test_api_submit import JOB_FIELDS, assert_problem
 
 
 def test_get_returns_job_with_etag_and_retry_after(api: Api) -> None:

@@ -6,7 +6,8 @@ import json
 import uuid
 
 import pytest
-from conftest import ALICE, BOB, BUCKET, Api, Aws, Worker, load_handler, records
+
+from .conftest import ALICE, BOB, BUCKET, Api, Aws, Worker, load_handler, records
 
 JOB_FIELDS = {
     "job_id",

@@ -7,9 +7,10 @@ import threading
 from typing import Any
 
 import pytest
-from conftest import BUCKET, Api, Aws, Worker, load_handler, records, result_lines
 
 from async_jobs_local.moto_patches import atomic_conditional_writes
+
+from .conftest import BUCKET, Api, Aws, Worker, load_handler, records, result_lines
 
 
 class Crash(Exception):
@@ -116,10 +117,10 @@ def test_crash_after_marker_before_state(api: Api, worker: Worker, aws: Aws) -> 
 
 def test_racing_deliveries_agree_on_the_first_marker(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN a processor whose answer for record 1 changes between deliveries (fails, then succeeds)
-    import sample_processors
+    from . import sample_processors
 
     sample_processors.calls.clear()
-    monkeypatch.setenv("RECORD_PROCESSOR", "sample_processors:flaky")
+    monkeypatch.setenv("RECORD_PROCESSOR", "tests.unit.sample_processors:flaky")
     monkeypatch.setenv("TOLERATED_FAILURE_PERCENT", "50")
     api, worker = Api(submit=load_handler("submit")), Worker(load_handler("worker"), aws)
     job_id = submit(api, 8)
@@ -189,7 +190,7 @@ def test_concurrent_chunk_completions_lose_no_update(
 
 def test_poison_chunk_exhausting_receives_still_ends_job(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN a chunk that fails on every receive (MAX_RECEIVE_COUNT 3, the queue's redrive too)
-    monkeypatch.setenv("RECORD_PROCESSOR", "sample_processors:poison")
+    monkeypatch.setenv("RECORD_PROCESSOR", "tests.unit.sample_processors:poison")
     api, worker = (
         Api(submit=load_handler("submit"), status=load_handler("status")),
         Worker(load_handler("worker"), aws),

@@ -8,7 +8,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from conftest import BUCKET, Aws
 
 from async_jobs.config import ConfigError, RedshiftConfig, WorkerConfig
 from async_jobs.sinks.base import SinkError
@@ -16,6 +15,8 @@ from async_jobs.sinks.redshift import RedshiftSink, connection_settings
 from async_jobs.sinks.redshift_data import RedshiftDataSink
 from async_jobs.sinks.s3 import S3Sink
 from async_jobs.store import JobStore
+
+from .conftest import BUCKET, Aws
 
 JOB = "6f1c7a52-3a6e-4c1b-9d55-6f1f2d2b9a10"
 ROWS = [(4, {"id": 4}), (5, {"id": 5, "name": "o'brien"})]

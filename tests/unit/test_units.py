@@ -67,7 +67,7 @@ def test_bad_config_names_the_variable(factory, env, name) -> None:
 
 
 def test_config_error_fails_the_invocation_naming_the_variable(aws, monkeypatch) -> None:
-    from conftest import FakeContext, load_handler
+    from .conftest import FakeContext, load_handler
 
     monkeypatch.setenv("CHUNK_SIZE", "many")
     worker = load_handler("worker")

@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from conftest import (
+
+from .conftest import (
     BUCKET,
     Api,
     Aws,
@@ -134,7 +135,7 @@ def test_schema_validation_and_processor(aws: Aws, monkeypatch: pytest.MonkeyPat
     schema = {"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}}
     aws.put_json("config/record-schema.json", schema)
     monkeypatch.setenv("RECORD_SCHEMA_KEY", "config/record-schema.json")
-    monkeypatch.setenv("RECORD_PROCESSOR", "sample_processors:tag")
+    monkeypatch.setenv("RECORD_PROCESSOR", "tests.unit.sample_processors:tag")
     monkeypatch.setenv("TOLERATED_FAILURE_PERCENT", "60")
     api = Api(submit=load_handler("submit"), status=load_handler("status"))
     worker = Worker(load_handler("worker"), aws)

@@ -1,0 +1,113 @@
+"""Keep the README's inputs/outputs tables true to variables.tf and outputs.tf.
+
+Writes terraform-docs style tables between `<!-- BEGIN_TF_DOCS -->` and
+`<!-- END_TF_DOCS -->` (`make docs`); `--check` fails when the README is stale (`make lint`).
+It reads the top-level attributes of `variable` and `output` blocks, which is all the tables
+need, so it runs with Python alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN, END = "<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"
+OPENERS, CLOSERS = "{([", "})]"
+
+
+def blocks(text: str, kind: str) -> Iterator[tuple[str, str]]:
+    """(label, body) of every top-level `kind "label" { ... }` block."""
+    for match in re.finditer(rf'^{kind} "([^"]+)" \{{\n', text, re.MULTILINE):
+        depth, i = 1, match.end()
+        while depth:
+            depth += (text[i] == "{") - (text[i] == "}")
+            i += 1
+        yield match.group(1), text[match.end() : i - 1]
+
+
+def nesting(line: str) -> int:
+    return sum(line.count(c) for c in OPENERS) - sum(line.count(c) for c in CLOSERS)
+
+
+def attributes(body: str) -> dict[str, str]:
+    """Top-level `key = value` attributes of a block body, values as HCL text."""
+    found: dict[str, str] = {}
+    lines = body.split("\n")
+    i = 0
+    while i < len(lines):
+        match = re.match(r"^  (\w+)\s*=\s*(.*)$", lines[i])
+        if match:
+            value = [match.group(2)]
+            depth = nesting(match.group(2))
+            while depth > 0:
+                i += 1
+                value.append(lines[i][2:])
+                depth += nesting(lines[i])
+            found[match.group(1)] = "\n".join(value)
+        i += 1
+    return found
+
+
+def text_of(hcl: str) -> str:
+    value = json.loads(hcl) if hcl.startswith('"') else hcl
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def code_cell(hcl: str) -> str:
+    hcl = hcl.replace("|", "\\|")
+    return f"<pre>{hcl.replace(chr(10), '<br/>')}</pre>" if "\n" in hcl else f"`{hcl}`"
+
+
+def tables(root: Path) -> str:
+    rows = [
+        "## Inputs",
+        "",
+        "| Name | Description | Type | Default | Required |",
+        "|------|-------------|------|---------|:--------:|",
+    ]
+    for name, body in blocks((root / "variables.tf").read_text(), "variable"):
+        attrs = attributes(body)
+        description = text_of(attrs.get("description", '""'))
+        kind = code_cell(attrs.get("type", "any"))
+        default = attrs.get("default")
+        shown, required = ("n/a", "yes") if default is None else (code_cell(default), "no")
+        rows.append(
+            f'| <a name="input_{name}"></a> [{name}](#input_{name}) '
+            f"| {description} | {kind} | {shown} | {required} |"
+        )
+    rows += ["", "## Outputs", "", "| Name | Description |", "|------|-------------|"]
+    for name, body in blocks((root / "outputs.tf").read_text(), "output"):
+        description = text_of(attributes(body).get("description", '""'))
+        rows.append(f'| <a name="output_{name}"></a> [{name}](#output_{name}) | {description} |')
+    return "\n".join(rows)
+
+
+def render(readme: str, root: Path) -> str:
+    start, end = readme.index(BEGIN) + len(BEGIN), readme.index(END)
+    return f"{readme[:start]}\n{tables(root)}\n{readme[end:]}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if the README is stale")
+    parser.add_argument("--module", type=Path, default=ROOT)
+    args = parser.parse_args(argv)
+    readme_path = args.module / "README.md"
+    readme = readme_path.read_text()
+    updated = render(readme, args.module)
+    if args.check:
+        if updated != readme:
+            print(f"{readme_path}: inputs/outputs tables are stale: run `make docs`", file=sys.stderr)
+            return 1
+        return 0
+    readme_path.write_text(updated)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
