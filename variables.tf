@@ -434,7 +434,7 @@ variable "noncurrent_version_expiration_days" {
 ################################################################################
 
 variable "queue_fifo" {
-  description = "Use FIFO queues (ordered per job). S3 cannot notify FIFO queues, so POST /jobs/uploads needs the default standard queue."
+  description = "Use FIFO queues (ordered per job). S3 cannot notify FIFO queues, so a FIFO deployment has no POST /jobs/uploads route."
   type        = bool
   default     = false
 }

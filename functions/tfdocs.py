@@ -65,7 +65,7 @@ def code_cell(hcl: str) -> str:
 
 def tables(root: Path) -> str:
     rows = [
-        "## Inputs",
+        "### Inputs",
         "",
         "| Name | Description | Type | Default | Required |",
         "|------|-------------|------|---------|:--------:|",
@@ -80,7 +80,7 @@ def tables(root: Path) -> str:
             f'| <a name="input_{name}"></a> [{name}](#input_{name}) '
             f"| {description} | {kind} | {shown} | {required} |"
         )
-    rows += ["", "## Outputs", "", "| Name | Description |", "|------|-------------|"]
+    rows += ["", "### Outputs", "", "| Name | Description |", "|------|-------------|"]
     for name, body in blocks((root / "outputs.tf").read_text(), "output"):
         description = text_of(attributes(body).get("description", '""'))
         rows.append(f'| <a name="output_{name}"></a> [{name}](#output_{name}) | {description} |')
