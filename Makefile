@@ -111,10 +111,11 @@ lint: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp terraformrc ## ruff, mypy, terraform
 	  terraform -chdir=$$dir init -backend=false -input=false >/dev/null; \
 	  terraform -chdir=$$dir validate -no-color >/dev/null || terraform -chdir=$$dir validate; \
 	done
-	@$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework terraform -d . \
+	@echo "checkov ."
+	@$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework terraform -d . \
 	  --skip-path examples --skip-path tests --skip-path .terraform.d
-	@for dir in $(EXAMPLES); do \
-	  $(CHECKOV_VENV)/bin/checkov --quiet --compact --framework terraform -d $$dir; done
+	@for dir in $(EXAMPLES); do echo "checkov $$dir"; \
+	  $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework terraform -d $$dir; done
 
 .PHONY: unit
 unit: $(VENV)/.stamp ## Python unit tests (moto mock_aws, no network)

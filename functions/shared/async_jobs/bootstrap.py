@@ -24,8 +24,7 @@ _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, signatu
 
 
 def client(service: str) -> Any:
-    # Typed as Any: callers wrap the client in a small adapter of their own.
-    return boto3.client(service, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+    return boto3.client(service, config=_CLIENT_CONFIG)
 
 
 def emit_metric(name: str, value: float, unit: str) -> None:
