@@ -95,7 +95,8 @@ resource "aws_sns_topic" "alarms" {
 resource "aws_cognito_user_pool" "this" {
   name                = var.name
   mfa_configuration   = "OPTIONAL"
-  deletion_protection = "ACTIVE"
+  # ACTIVE in production; INACTIVE here so that `terraform destroy` of the example works.
+  deletion_protection = "INACTIVE"
 
   software_token_mfa_configuration {
     enabled = true

@@ -1,0 +1,128 @@
+"""The runtime loop inside one local execution environment (a child process of the local stack).
+
+Started by ``sandbox.Sandbox`` with the function's environment variables as its whole
+environment. Reads frames from stdin (the function spec, then invocations), writes results as
+frames to what was stdout; the handler's own stdout and stderr go to the function's log file.
+A frame is a 4-byte big-endian length and a JSON document.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import struct
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import IO, Any
+
+
+def _read_exactly(stream: IO[bytes], length: int) -> bytes:
+    data = b""
+    while len(data) < length:
+        chunk = stream.read(length - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
+
+
+def read_frame(stream: IO[bytes]) -> Any:
+    (length,) = struct.unpack(">I", _read_exactly(stream, 4))
+    return json.loads(_read_exactly(stream, length))
+
+
+def write_frame(stream: IO[bytes], value: Any) -> None:
+    data = json.dumps(value).encode()
+    stream.write(struct.pack(">I", len(data)) + data)
+    stream.flush()
+
+
+class LocalLambdaContext:
+    """The attributes of the Lambda context object that handlers and Powertools use."""
+
+    def __init__(self, spec: dict[str, Any], request_id: str, deadline: float) -> None:
+        self.function_name = spec["name"]
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = spec["arn"]
+        self.memory_limit_in_mb = spec["memory_mb"]
+        self.aws_request_id = request_id
+        self.log_group_name = f"/aws/lambda/{spec['name']}"
+        self.log_stream_name = f"local/{os.getpid()}"
+        self.identity = None
+        self.client_context = None
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.time()) * 1000))
+
+
+def error_payload(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
+    return {
+        "errorType": error_type or type(exc).__name__,
+        "errorMessage": str(exc),
+        "stackTrace": traceback.format_exception(type(exc), exc, exc.__traceback__),
+    }
+
+
+def load_handler(spec: dict[str, Any]) -> Any:
+    module_name, _, function_name = spec["handler"].rpartition(".")
+    for path in reversed([spec["code_dir"], *spec["library_paths"]]):
+        sys.path.insert(0, path)
+    source = Path(spec["code_dir"], *module_name.split(".")).with_suffix(".py")
+    module_spec = importlib.util.spec_from_file_location(module_name, source)
+    if module_spec is None or module_spec.loader is None:
+        raise ImportError(f"cannot load handler module {module_name} from {source}")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    module_spec.loader.exec_module(module)
+    return getattr(module, function_name)
+
+
+def main() -> None:
+    # Shutdown is the parent's business: Ctrl-C reaches the whole process group.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # This script's directory is not part of the function's code.
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        sys.path.pop(0)
+    requests = sys.stdin.buffer
+    replies = os.fdopen(os.dup(1), "wb", buffering=0)
+    # From here on, anything the function prints goes to its log (fd 2, set up by the parent).
+    os.dup2(2, 1)
+    spec = read_frame(requests)
+    try:
+        handler = load_handler(spec)
+    except Exception as exc:  # noqa: BLE001 - reported as Lambda reports an init error
+        traceback.print_exc()
+        write_frame(
+            replies, {"kind": "init_error", "payload": error_payload(exc, "Runtime.ImportModuleError")}
+        )
+        return
+    write_frame(replies, {"kind": "ready"})
+    while True:
+        try:
+            message = read_frame(requests)
+        except (EOFError, OSError):
+            return  # the parent has gone
+        if message is None:
+            return
+        context = LocalLambdaContext(spec, message["request_id"], message["deadline"])
+        try:
+            result = handler(message["event"], context)
+            reply = {"kind": "ok", "payload": json.loads(json.dumps(result))}
+        except Exception as exc:  # noqa: BLE001 - any handler error is the invocation's result
+            traceback.print_exc()
+            reply = {"kind": "error", "payload": error_payload(exc)}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            write_frame(replies, reply)
+        except OSError:
+            return
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""End-to-end fixtures: each example applied with Terraform to a moto server, served by the local runtime.
+
+One apply per example per test module (Fabric style: apply -> outputs -> destroy); the tests talk
+to the API over real HTTP on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+for path in (ROOT / "functions" / "local", ROOT / "functions" / "shared"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from async_jobs_local import JobsClient, LocalStack  # noqa: E402
+
+TERMINAL = {"succeeded", "completed_with_errors", "failed", "cancelled", "expired"}
+
+
+def _require_tools() -> None:
+    if shutil.which("terraform") is None:
+        pytest.fail("terraform is not installed: the e2e tests apply the examples with it")
+    missing = [
+        name for name in ("submit", "worker", "status") if not (ROOT / "dist" / f"{name}.zip").is_file()
+    ]
+    if missing:
+        pytest.fail(f"dist/{missing[0]}.zip is missing: run `make build`")
+
+
+def start_stack(example: str, **kwargs: Any) -> Iterator[LocalStack]:
+    _require_tools()
+    stack = LocalStack(ROOT / "examples" / example, port=0, **kwargs)
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def local_stack() -> Iterator[LocalStack]:
+    yield from start_stack("local")
+
+
+@pytest.fixture(scope="module")
+def complete_stack() -> Iterator[LocalStack]:
+    yield from start_stack("complete")
+
+
+def wait_for(
+    probe: Callable[[], Any], *, timeout: float = 60.0, interval: float = 0.3, what: str = "condition"
+) -> Any:
+    """Call ``probe`` until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def wait_terminal(client: JobsClient, job_id: str, timeout: float = 90.0) -> dict[str, Any]:
+    def terminal() -> dict[str, Any] | None:
+        response = client.get(job_id)
+        assert response.status == 200, (response.status, response.body[:300])
+        job = response.json()
+        return job if job["status"] in TERMINAL else None
+
+    return wait_for(terminal, timeout=timeout, what=f"job {job_id} to end")  # type: ignore[no-any-return]
+
+
+def queue_depth(stack: LocalStack, queue_url: str) -> int:
+    attributes = stack.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def s3_keys(stack: LocalStack, prefix: str) -> list[str]:
+    s3 = stack.client("s3")
+    bucket = stack.outputs["state_bucket_name"]
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys += [item["Key"] for item in page.get("Contents", [])]
+    return keys
+
+
+def s3_lines(stack: LocalStack, key: str) -> list[str]:
+    body = stack.client("s3").get_object(Bucket=stack.outputs["state_bucket_name"], Key=key)["Body"].read()
+    return [line for line in body.decode().splitlines() if line.strip()]
+
+
+def assert_nothing_left(stack: LocalStack) -> None:
+    leftovers = {kind: names for kind, names in stack.inventory().items() if names}
+    assert leftovers == {}, f"terraform destroy left resources behind: {leftovers}"

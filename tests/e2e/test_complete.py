@@ -1,0 +1,83 @@
+"""examples/complete (KMS, Cognito authorizer, record schema, alarms) on moto and the local runtime."""
+
+from __future__ import annotations
+
+import pytest
+from .conftest import assert_nothing_left, s3_keys, s3_lines, wait_terminal
+
+from async_jobs_local import JobsClient, LocalStack
+from async_jobs_local.demo import unsigned_jwt
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stack(complete_stack: LocalStack) -> LocalStack:
+    return complete_stack
+
+
+def caller(stack: LocalStack, sub: str) -> JobsClient:
+    # The local API Gateway reads the Cognito token's claims without verifying its signature.
+    return JobsClient(stack.url, bearer=unsigned_jwt({"sub": sub, "token_use": "id"}))
+
+
+def valid(index: int) -> dict[str, object]:
+    return {"id": f"c{index}", "email": f"user{index}@example.com"}
+
+
+def test_outputs_describe_the_deployment(stack: LocalStack) -> None:
+    # examples/complete outputs a subset; the runtime reads the rest from the deployed resources
+    assert stack.outputs["api_type"] == "rest"
+    assert stack.outputs["api_authorization"] == "COGNITO"
+    assert stack.outputs["api_stage_name"] == "prod"
+    assert stack.outputs["worker_event_source_mapping"]["enabled"] is True
+    assert stack.outputs["record_schema_key"]
+
+
+def test_second_plan_has_no_changes(stack: LocalStack) -> None:
+    assert stack.plan_has_changes() is False
+
+
+def test_a_request_without_token_is_unauthorized(stack: LocalStack) -> None:
+    response = JobsClient(stack.url).submit([valid(1)])
+    assert response.status == 401
+    assert response.json() == {"message": "Unauthorized"}
+
+
+def test_invalid_records_are_reported(stack: LocalStack) -> None:
+    # GIVEN 1,000 records of which 5 break the record schema (tolerated failures: 1 %)
+    alice = caller(stack, "alice")
+    records = [valid(i) for i in range(1000)]
+    bad = {10: {"id": "c10"}, 20: {"id": 20, "email": "x@example.com"}, 500: {"email": "a@example.com"}}
+    bad |= {998: {"id": "c998"}, 999: {"id": "c999"}}
+    for index, record in bad.items():
+        records[index] = record
+    response = alice.submit(records)
+    assert response.status == 202, response.body
+    job_id = response.json()["job_id"]
+
+    # WHEN the job ends THEN it completed with errors, each bad record listed once
+    final = wait_terminal(alice, job_id)
+    assert final["status"] == "completed_with_errors"
+    assert (final["succeeded_records"], final["failed_records"], final["processed_records"]) == (995, 5, 1000)
+    assert sorted(error["record_index"] for error in final["errors"]) == sorted(bad)
+    assert all(error["message"] for error in final["errors"])
+    assert final["links"]["errors"]
+    report = s3_lines(stack, f"jobs/{job_id}/errors.ndjson")
+    assert len(report) == 5
+    results = s3_keys(stack, f"jobs/{job_id}/results/")
+    assert sum(len(s3_lines(stack, key)) for key in results) == 995
+
+
+def test_another_callers_job_is_not_found(stack: LocalStack) -> None:
+    alice, bob = caller(stack, "alice"), caller(stack, "bob")
+    job_id = alice.submit([valid(1), valid(2)]).json()["job_id"]
+    assert bob.get(job_id).status == 404
+    assert bob.cancel(job_id).status == 404
+    assert alice.get(job_id).status == 200
+    assert wait_terminal(alice, job_id)["status"] == "succeeded"
+
+
+def test_destroy_leaves_nothing_behind(stack: LocalStack) -> None:
+    stack.destroy()
+    assert_nothing_left(stack)
