@@ -93,8 +93,8 @@ resource "aws_sns_topic" "alarms" {
 }
 
 resource "aws_cognito_user_pool" "this" {
-  name                = var.name
-  mfa_configuration   = "OPTIONAL"
+  name              = var.name
+  mfa_configuration = "OPTIONAL"
   # ACTIVE in production; INACTIVE here so that `terraform destroy` of the example works.
   deletion_protection = "INACTIVE"
 

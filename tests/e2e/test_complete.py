@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from .conftest import assert_nothing_left, s3_keys, s3_lines, wait_terminal
 
 from async_jobs_local import JobsClient, LocalStack
 from async_jobs_local.demo import unsigned_jwt
+
+from .conftest import assert_nothing_left, s3_keys, s3_lines, wait_terminal
 
 pytestmark = pytest.mark.slow
 

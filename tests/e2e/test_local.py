@@ -6,9 +6,10 @@ import json
 import math
 
 import pytest
-from .conftest import assert_nothing_left, queue_depth, s3_keys, s3_lines, wait_for, wait_terminal
 
 from async_jobs_local import JobsClient, LocalStack
+
+from .conftest import assert_nothing_left, queue_depth, s3_keys, s3_lines, wait_for, wait_terminal
 
 pytestmark = pytest.mark.slow
 
