@@ -57,6 +57,7 @@ import fnmatch
 import functools
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -454,6 +455,21 @@ def bucket_policy_conditions() -> MotoPatch:
 def lambda_logging_config() -> MotoPatch:
     """Lambda functions keep and return their LoggingConfig, as on AWS."""
     return _LAMBDA_PATCH.start()
+
+
+def load_aws_managed_policies() -> None:
+    """AWS managed IAM policies (e.g. AmazonAPIGatewayPushToCloudWatchLogs) exist in every account.
+
+    moto loads them when an account's IAM backend is created, if asked to; a backend created
+    earlier in this process (by another moto server, say) is re-created so that it has them.
+    """
+    from moto.iam.models import iam_backends  # noqa: PLC0415  (moto imports are heavy)
+
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    for account_backends in list(iam_backends.values()):
+        for backend in list(account_backends.values()):
+            if not backend.aws_managed_policies:
+                backend.reset()
 
 
 @contextmanager

@@ -238,8 +238,7 @@ class LocalStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._exit.enter_context(moto_patches.local_patches())
-        # AWS managed policies (e.g. AmazonAPIGatewayPushToCloudWatchLogs) exist in every account.
-        os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        moto_patches.load_aws_managed_policies()
 
         started = time.monotonic()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
