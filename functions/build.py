@@ -78,15 +78,26 @@ def package_files(staging: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.as_posix())
 
 
+def record_without_scripts(data: bytes) -> bytes:
+    """A wheel's RECORD less its console scripts: they are not packaged (Lambda runs none), and
+    pip rewrites their shebang to the building interpreter's path, which would make the zip
+    depend on where it was built."""
+    lines = data.decode().splitlines(keepends=True)
+    return "".join(line for line in lines if not line.startswith(("../", "bin/"))).encode()
+
+
 def write_zip(staging: Path, destination: Path) -> None:
     tmp = destination.with_suffix(".zip.tmp")
     with zipfile.ZipFile(tmp, "w") as archive:
         for relative in package_files(staging):
+            data = (staging / relative).read_bytes()
+            if relative.name == "RECORD" and relative.parent.name.endswith(".dist-info"):
+                data = record_without_scripts(data)
             info = zipfile.ZipInfo(relative.as_posix(), date_time=FIXED_DATE)
             info.external_attr = 0o100644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3
-            archive.writestr(info, (staging / relative).read_bytes(), compresslevel=9)
+            archive.writestr(info, data, compresslevel=9)
     tmp.replace(destination)
 
 
