@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 API_TYPES = ("rest", "http")
 AUTHORIZATIONS = ("AWS_IAM", "JWT", "COGNITO", "API_KEY", "NONE")
@@ -106,12 +107,8 @@ class SubmitConfig(ApiConfig):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SubmitConfig:
         env = _Env(os.environ if environ is None else environ)
-        api = _api_fields(env)
         return cls(
-            state_bucket=api.state_bucket,
-            api_type=api.api_type,
-            authorization=api.authorization,
-            retry_after_seconds=api.retry_after_seconds,
+            **_api_fields(env),
             queue_url=env.required("QUEUE_URL"),
             queue_fifo=env.boolean("QUEUE_FIFO", False),
             max_records_per_job=env.integer("MAX_RECORDS_PER_JOB", 100_000, 1),
@@ -127,22 +124,21 @@ class StatusConfig(ApiConfig):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StatusConfig:
         env = _Env(os.environ if environ is None else environ)
-        api = _api_fields(env)
         return cls(
-            state_bucket=api.state_bucket,
-            api_type=api.api_type,
-            authorization=api.authorization,
-            retry_after_seconds=api.retry_after_seconds,
+            **_api_fields(env),
             errors_url_ttl_seconds=env.integer("ERRORS_URL_TTL_SECONDS", 3600, 1, 7 * 24 * 3600),
         )
 
 
-def _api_fields(env: _Env) -> ApiConfig:
-    return ApiConfig(
-        state_bucket=env.required("STATE_BUCKET"),
-        api_type=env.choice("API_TYPE", "rest", API_TYPES),
-        authorization=env.choice("AUTHORIZATION", "AWS_IAM", AUTHORIZATIONS, upper=True),
-        retry_after_seconds=env.integer("RETRY_AFTER_SECONDS", 5, 0, 3600),
+def _api_fields(env: _Env) -> dict[str, Any]:
+    """The ApiConfig fields every API function reads, validated."""
+    return asdict(
+        ApiConfig(
+            state_bucket=env.required("STATE_BUCKET"),
+            api_type=env.choice("API_TYPE", "rest", API_TYPES),
+            authorization=env.choice("AUTHORIZATION", "AWS_IAM", AUTHORIZATIONS, upper=True),
+            retry_after_seconds=env.integer("RETRY_AFTER_SECONDS", 5, 0, 3600),
+        )
     )
 
 
