@@ -15,14 +15,19 @@ locals {
   redshift_workgroup_arn = local.redshift_workgroup == null ? null : "arn:${local.partition}:redshift-serverless:${local.region}:${local.account_id}:workgroup/*"
 }
 
-data "aws_iam_policy_document" "submit" {
-  # Without s3:ListBucket, S3 answers 403 instead of 404 for a missing key; the engine
-  # needs the 404 to tell "no such job / marker / idempotency key" from a denied request.
+# Every function reads keys that may not exist yet. Without s3:ListBucket, S3 answers 403
+# instead of 404 for a missing key; the engine needs the 404 to tell "no such job / marker /
+# idempotency key" from a denied request.
+data "aws_iam_policy_document" "missing_keys_answer_404" {
   statement {
     sid       = "MissingKeysAnswer404"
     actions   = ["s3:ListBucket"]
     resources = [local.state_bucket_arn]
   }
+}
+
+data "aws_iam_policy_document" "submit" {
+  source_policy_documents = [data.aws_iam_policy_document.missing_keys_answer_404.json]
 
   statement {
     sid       = "JobsAndIdempotencyObjects"
@@ -48,13 +53,7 @@ data "aws_iam_policy_document" "submit" {
 }
 
 data "aws_iam_policy_document" "status" {
-  # Without s3:ListBucket, S3 answers 403 instead of 404 for a missing key; the engine
-  # needs the 404 to tell "no such job / marker / idempotency key" from a denied request.
-  statement {
-    sid       = "MissingKeysAnswer404"
-    actions   = ["s3:ListBucket"]
-    resources = [local.state_bucket_arn]
-  }
+  source_policy_documents = [data.aws_iam_policy_document.missing_keys_answer_404.json]
 
   statement {
     sid       = "ReadJobState"
@@ -74,13 +73,7 @@ data "aws_iam_policy_document" "status" {
 }
 
 data "aws_iam_policy_document" "worker" {
-  # Without s3:ListBucket, S3 answers 403 instead of 404 for a missing key; the engine
-  # needs the 404 to tell "no such job / marker / idempotency key" from a denied request.
-  statement {
-    sid       = "MissingKeysAnswer404"
-    actions   = ["s3:ListBucket"]
-    resources = [local.state_bucket_arn]
-  }
+  source_policy_documents = [data.aws_iam_policy_document.missing_keys_answer_404.json]
 
   statement {
     sid       = "JobObjects"
