@@ -10,6 +10,11 @@ compares them with `dist/manifest.json`).
 
 Zips are byte-for-byte reproducible: entries sorted, fixed timestamps and modes, no
 `__pycache__`, fixed compression level. So `source_code_hash` only changes with the code.
+
+`--host DIR` builds the same packages for *this* machine instead (its Python and platform,
+the same pinned requirements and sources) as unpacked trees `DIR/<function>/`: what the local
+stack and the package-import tests run, each function with its tree as its whole `sys.path`.
+Dependencies are reinstalled only when a function's requirements change.
 """
 
 from __future__ import annotations
@@ -43,16 +48,23 @@ def python_version(runtime: str) -> str:
     return runtime.removeprefix("python")
 
 
-def install_dependencies(requirements: Path, target: Path, runtime: str, architecture: str) -> None:
-    if architecture not in PLATFORMS:
-        raise SystemExit(f"architecture must be one of {sorted(PLATFORMS)}, got {architecture!r}")
+def install_dependencies(
+    requirements: Path, target: Path, runtime: str | None, architecture: str | None
+) -> None:
+    """pip install the pinned closure into ``target``: for the Lambda platform, or for this
+    interpreter when ``runtime`` and ``architecture`` are None."""
     cmd = [
         sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile",
-        "--only-binary=:all:", "--implementation", "cp",
-        "--platform", PLATFORMS[architecture],
-        "--python-version", python_version(runtime),
-        "--target", str(target), "-r", str(requirements),
+        "--only-binary=:all:", "--target", str(target), "-r", str(requirements),
     ]  # fmt: skip
+    if runtime is not None or architecture is not None:
+        if architecture not in PLATFORMS:
+            raise SystemExit(f"architecture must be one of {sorted(PLATFORMS)}, got {architecture!r}")
+        cmd += [
+            "--implementation", "cp",
+            "--platform", PLATFORMS[architecture],
+            "--python-version", python_version(str(runtime)),
+        ]  # fmt: skip
     subprocess.run(cmd, check=True)
 
 
@@ -115,6 +127,33 @@ def build(function: str, dist: Path, runtime: str, architecture: str) -> Path:
     return destination
 
 
+def build_host_tree(function: str, root: Path) -> Path:
+    """``root/<function>/``: the function's package for this machine, unpacked.
+
+    Same pinned requirements and sources as the Lambda zip; dependencies are cached under
+    ``root/.deps/<function>-<hash of requirements and interpreter>/`` and copied, so a rebuild
+    after a code change costs a copy, not a pip run.
+    """
+    requirements = FUNCTIONS_DIR / function / "requirements.txt"
+    key = hashlib.sha256(
+        requirements.read_bytes() + f"{sys.version_info[:2]}{sys.platform}".encode()
+    ).hexdigest()[:16]
+    deps = root / ".deps" / f"{function}-{key}"
+    if not (deps / ".complete").is_file():
+        shutil.rmtree(deps, ignore_errors=True)
+        deps.mkdir(parents=True)
+        install_dependencies(requirements, deps, None, None)
+        (deps / ".complete").touch()
+    destination = root / function
+    staging = root / f".{function}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(deps, staging, ignore=shutil.ignore_patterns(".complete", "bin"))
+    copy_sources(function, staging)
+    shutil.rmtree(destination, ignore_errors=True)
+    staging.replace(destination)
+    return destination
+
+
 def main(argv: list[str] | None = None) -> int:
     platform = load_platform()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -122,12 +161,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dist", type=Path, default=FUNCTIONS_DIR.parent / "dist")
     parser.add_argument("--runtime", default=platform["runtime"])
     parser.add_argument("--architecture", default=platform["architecture"])
+    parser.add_argument(
+        "--host",
+        type=Path,
+        metavar="DIR",
+        help="build unpacked trees DIR/<function>/ for this machine's Python and platform instead",
+    )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.functions) - set(FUNCTIONS))
     if unknown:
         parser.error(f"unknown function(s) {', '.join(unknown)}; choose from {', '.join(FUNCTIONS)}")
     args.functions = args.functions or list(FUNCTIONS)
 
+    if args.host is not None:
+        for function in args.functions:
+            build_host_tree(function, args.host.resolve())
+        return 0
     args.dist.mkdir(parents=True, exist_ok=True)
     manifest_path = args.dist / "manifest.json"
     manifest = {"runtime": args.runtime, "architecture": args.architecture, "packages": {}}
