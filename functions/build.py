@@ -1,12 +1,13 @@
 """Build one reproducible Lambda zip per function.
 
-Each zip holds the function's handler module(s), the shared `async_jobs` package and the
-function's pinned dependencies, installed for the Lambda platform (not this machine):
-`pip install --no-deps --only-binary=:all: --platform manylinux2014_<arch> --implementation cp
---python-version <x.y>`. Runtime and architecture come from `functions/platform.json`, the
-same file the Terraform defaults are read from, unless `--runtime`/`--architecture` override
-them (then set the module's `runtime`/`architecture` inputs to match; a plan-time check
-compares them with `dist/manifest.json`).
+Each zip holds the function's handler module(s), the modules of the shared `async_jobs`
+package that the handler imports (followed statically) and the function's pinned
+dependencies, installed for the Lambda platform (not this machine): `pip install --no-deps
+--only-binary=:all: --platform manylinux2014_<arch> --implementation cp --python-version <x.y>`.
+Runtime and architecture come from `functions/platform.json`, the same file the Terraform
+defaults are read from, unless `--runtime`/`--architecture` override them (then set the
+module's `runtime`/`architecture` inputs to match; a plan-time check compares them with
+`dist/manifest.json`).
 
 Zips are byte-for-byte reproducible: entries sorted, fixed timestamps and modes, no
 `__pycache__`, fixed compression level. So `source_code_hash` only changes with the code.
@@ -20,6 +21,7 @@ Dependencies are reinstalled only when a function's requirements change.
 from __future__ import annotations
 
 import argparse
+import ast
 import base64
 import hashlib
 import json
@@ -32,6 +34,8 @@ from pathlib import Path
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent
 FUNCTIONS = ("submit", "worker", "status")
+SHARED_DIR = FUNCTIONS_DIR / "shared"
+SHARED_PACKAGE = "async_jobs"
 PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 SKIP_DIRS = {"__pycache__", "bin", "tests"}
@@ -68,14 +72,70 @@ def install_dependencies(
     subprocess.run(cmd, check=True)
 
 
+def _module_file(name: str) -> Path | None:
+    """The source file of a module of the shared package, or None when it is not one."""
+    base = SHARED_DIR.joinpath(*name.split("."))
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_names(source: Path, module: str) -> set[str]:
+    """Every module name ``source`` may import, wherever the import statement is (inside
+    functions too: a lazy import still has to resolve in the zip)."""
+    package = module if source.name == "__init__.py" else module.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text(), str(source))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            names.add(base)
+            # `from package import module` imports a module, not just an attribute
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def shared_sources(function: str) -> list[Path]:
+    """The files of the shared package that ``function``'s handler imports, directly or not.
+
+    Each zip ships only these (with the packages' ``__init__.py`` and data files), so an API
+    function cannot import the worker's sinks even by accident: the package test fails first.
+    """
+    pending = [(path, path.stem) for path in sorted((FUNCTIONS_DIR / function).glob("*.py"))]
+    seen: set[Path] = set()
+    while pending:
+        source, module = pending.pop()
+        for name in _imported_names(source, module):
+            if name.split(".")[0] != SHARED_PACKAGE:
+                continue
+            parts = name.split(".")
+            for depth in range(1, len(parts) + 1):  # a module's packages run their __init__ first
+                prefix = ".".join(parts[:depth])
+                path = _module_file(prefix)
+                if path is not None and path not in seen:
+                    seen.add(path)
+                    pending.append((path, prefix))
+    data = {
+        path
+        for package in {p.parent for p in seen if p.name == "__init__.py"}
+        for path in package.iterdir()
+        if path.is_file() and path.suffix not in {".py", *SKIP_SUFFIXES}
+    }
+    return sorted(seen | data)
+
+
 def copy_sources(function: str, staging: Path) -> None:
     for source in sorted((FUNCTIONS_DIR / function).glob("*.py")):
         shutil.copy2(source, staging / source.name)
-    shutil.copytree(
-        FUNCTIONS_DIR / "shared" / "async_jobs",
-        staging / "async_jobs",
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-    )
+    for source in shared_sources(function):
+        target = staging / source.relative_to(SHARED_DIR)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
 
 
 def package_files(staging: Path) -> list[Path]:

@@ -9,14 +9,15 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from async_jobs import bootstrap, identity, web
+from async_jobs import identity, web
 from async_jobs.observability import logger, metrics, tracer
 from async_jobs.problems import ProblemError
+from async_jobs.wiring import api as wiring
 
 
 @cache
-def runtime() -> bootstrap.StatusRuntime:
-    return bootstrap.status_runtime()
+def runtime() -> wiring.StatusRuntime:
+    return wiring.status_runtime()
 
 
 def register(app: ApiGatewayResolver) -> None:

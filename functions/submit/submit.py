@@ -10,14 +10,15 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from async_jobs import bootstrap, identity, web
+from async_jobs import identity, web
 from async_jobs.observability import MetricUnit, logger, metrics, tracer
 from async_jobs.problems import bad_request
+from async_jobs.wiring import api as wiring
 
 
 @cache
-def runtime() -> bootstrap.SubmitRuntime:
-    return bootstrap.submit_runtime()
+def runtime() -> wiring.SubmitRuntime:
+    return wiring.submit_runtime()
 
 
 def register(app: ApiGatewayResolver) -> None:

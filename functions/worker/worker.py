@@ -11,14 +11,14 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from async_jobs import bootstrap
 from async_jobs.engine import BadMessage
 from async_jobs.observability import fifo_processor, logger, metrics, processor, tracer
+from async_jobs.wiring import worker as wiring
 
 
 @cache
-def runtime() -> bootstrap.WorkerRuntime:
-    return bootstrap.worker_runtime()
+def runtime() -> wiring.WorkerRuntime:
+    return wiring.worker_runtime()
 
 
 @tracer.capture_method

@@ -1,0 +1,51 @@
+"""Cold-start wiring of the API functions (submit, status): config, store, queue, services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from async_jobs.config import StatusConfig, SubmitConfig
+from async_jobs.messaging import JobQueue
+from async_jobs.service import JobViews, StatusService, SubmitService
+from async_jobs.store import JobStore
+from async_jobs.wiring.aws import client
+
+
+@dataclass(frozen=True)
+class SubmitRuntime:
+    config: SubmitConfig
+    service: SubmitService
+
+
+@dataclass(frozen=True)
+class StatusRuntime:
+    config: StatusConfig
+    service: StatusService
+
+
+def submit_runtime() -> SubmitRuntime:
+    config = SubmitConfig.from_env()
+    store = JobStore(client("s3"), config.state_bucket)
+    queue = JobQueue(client("sqs"), config.queue_url, fifo=config.queue_fifo)
+    views = JobViews(store, retry_after_seconds=config.retry_after_seconds)
+    service = SubmitService(
+        store,
+        queue,
+        views,
+        authorization=config.authorization,
+        max_records_per_job=config.max_records_per_job,
+        max_body_bytes=config.max_body_bytes,
+        upload_url_ttl_seconds=config.upload_url_ttl_seconds,
+    )
+    return SubmitRuntime(config, service)
+
+
+def status_runtime() -> StatusRuntime:
+    config = StatusConfig.from_env()
+    store = JobStore(client("s3"), config.state_bucket)
+    views = JobViews(
+        store,
+        retry_after_seconds=config.retry_after_seconds,
+        errors_url_ttl_seconds=config.errors_url_ttl_seconds,
+    )
+    return StatusRuntime(config, StatusService(views, config.authorization))

@@ -1,0 +1,76 @@
+"""Cold-start wiring of the worker: config, store, queue, record checks, the sink and the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from async_jobs.config import WorkerConfig
+from async_jobs.engine import Engine, EngineSettings
+from async_jobs.messaging import JobQueue
+from async_jobs.observability import metrics
+from async_jobs.records import RecordCheck, compile_schema, load_processor
+from async_jobs.sinks.base import Sink
+from async_jobs.sinks.redshift import RedshiftSink, connection_settings
+from async_jobs.sinks.redshift_data import RedshiftDataSink
+from async_jobs.sinks.s3 import S3Sink
+from async_jobs.store import JobStore
+from async_jobs.wiring.aws import client
+
+
+@dataclass(frozen=True)
+class WorkerRuntime:
+    config: WorkerConfig
+    engine: Engine
+
+
+def emit_metric(name: str, value: float, unit: str) -> None:
+    metrics.add_metric(name=name, unit=unit, value=value)
+
+
+def build_sink(config: WorkerConfig, store: JobStore) -> Sink:
+    if config.sink == "s3" or config.redshift is None:
+        return S3Sink(store)
+    if config.sink == "redshift_data":
+        return RedshiftDataSink(client("redshift-data"), store, config.redshift)
+    # redshift-connector (and its dependencies) load only when that sink is chosen
+    import redshift_connector  # noqa: PLC0415
+
+    secrets = client("secretsmanager") if config.redshift.secret_arn else None
+    settings = connection_settings(config.redshift, secrets)
+    return RedshiftSink(redshift_connector.connect, store, config.redshift, settings)
+
+
+def record_check(config: WorkerConfig, store: JobStore) -> RecordCheck | None:
+    """The compiled JSON Schema of RECORD_SCHEMA_KEY, if one is configured."""
+    if not config.record_schema_key:
+        return None
+    schema = store.get_json(config.record_schema_key)
+    if not isinstance(schema, dict):
+        raise ValueError(
+            f"RECORD_SCHEMA_KEY: no JSON Schema object at s3://{config.state_bucket}/"
+            f"{config.record_schema_key}"
+        )
+    return compile_schema(schema)
+
+
+def worker_runtime() -> WorkerRuntime:
+    config = WorkerConfig.from_env()
+    store = JobStore(client("s3"), config.state_bucket)
+    queue = JobQueue(client("sqs"), config.queue_url, fifo=config.queue_fifo)
+    transform = load_processor(config.record_processor) if config.record_processor else None
+    settings = EngineSettings(
+        chunk_size=config.chunk_size,
+        progress_every=config.progress_every,
+        tolerated_failure_percent=config.tolerated_failure_percent,
+        max_receive_count=config.max_receive_count,
+    )
+    engine = Engine(
+        store,
+        queue,
+        build_sink(config, store),
+        settings,
+        check=record_check(config, store),
+        transform=transform,
+        emit=emit_metric,
+    )
+    return WorkerRuntime(config, engine)
