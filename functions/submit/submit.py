@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import Any
 
@@ -12,7 +11,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from async_jobs import identity, web
 from async_jobs.observability import MetricUnit, logger, metrics, tracer
-from async_jobs.problems import bad_request
 from async_jobs.wiring import api as wiring
 
 
@@ -48,7 +46,8 @@ def register(app: ApiGatewayResolver) -> None:
         rt, event = runtime(), app.current_event
         outcome = rt.service.create_upload(
             owner=identity.owner_from_event(event.raw_event, rt.config.authorization),
-            metadata=_upload_metadata(web.raw_body(event)),
+            body=web.raw_body(event),
+            content_type=event.headers.get("content-type"),
             url_for=web.url_builder(event.raw_event),
         )
         assert outcome.body is not None
@@ -67,26 +66,6 @@ def register(app: ApiGatewayResolver) -> None:
         )
         logger.set_correlation_id(job_id)
         return web.outcome_response(outcome)
-
-
-def _upload_metadata(body: bytes) -> dict[str, Any] | None:
-    """POST /jobs/uploads takes an optional {"metadata": {...}} body."""
-    if not body.strip():
-        return None
-    try:
-        document = json.loads(body)
-    except ValueError:
-        raise bad_request("The body is not valid JSON.", slug="malformed-json") from None
-    if not isinstance(document, dict):
-        raise bad_request("The body must be a JSON object.", slug="body-not-object")
-    metadata = document.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise bad_request(
-            '"metadata" must be a JSON object.',
-            errors=[{"pointer": "/metadata", "detail": "must be an object"}],
-            slug="invalid-metadata",
-        )
-    return metadata
 
 
 APPS = web.build_apps(register)

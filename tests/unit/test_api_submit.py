@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -22,6 +23,7 @@ JOB_FIELDS = {
     "failed_records",
     "progress",
     "metadata",
+    "reason",
     "errors",
     "links",
 }
@@ -164,17 +166,63 @@ def test_idempotency_key_is_scoped_to_the_caller(api: Api) -> None:
     assert "idempotent-replayed" not in second.headers
 
 
-def test_replay_completes_a_job_whose_first_request_stopped_after_the_key(api: Api, aws: Aws) -> None:
-    # GIVEN a request that claimed its key and stopped before the state was written
-    body = {"records": records(2)}
-    first = api.submit_json(body, {"Idempotency-Key": "crash"})
+def _abandoned_claim(api: Api, aws: Aws, body: dict, key: str, age_seconds: float) -> str:
+    """A request that claimed its key `age_seconds` ago and stopped before its state landed."""
+    from async_jobs import idempotency, model
+
+    first = api.submit_json(body, {"Idempotency-Key": key})
     job_id = first.body["job_id"]
     aws.s3.delete_object(Bucket=BUCKET, Key=f"jobs/{job_id}/state.json")
+    record_key = idempotency.record_key(ALICE, key)
+    record = aws.get_json(record_key)
+    claimed = model.now() - timedelta(seconds=age_seconds)
+    aws.put_json(record_key, {**record, "committed": False, "claimed_at": model.isoformat(claimed)})
+    return job_id
+
+
+def test_replay_of_a_claim_still_in_progress_answers_409(api: Api, aws: Aws) -> None:
+    # GIVEN a request that claimed its key a moment ago and has not committed its job yet
+    body = {"records": records(2)}
+    job_id = _abandoned_claim(api, aws, body, "busy", age_seconds=1)
+    # WHEN the client retries
+    again = api.submit_json(body, {"Idempotency-Key": "busy"})
+    # THEN 409 with Retry-After: the first request may still take the job back
+    problem = assert_problem(again, 409)
+    assert "in progress" in problem["detail"] and again.headers["retry-after"] == "1"
+    assert f"jobs/{job_id}/state.json" not in aws.keys()
+
+
+def test_replay_completes_a_job_whose_first_request_stopped_for_good(api: Api, aws: Aws) -> None:
+    # GIVEN a claim older than any submit invocation can run, with no state
+    body = {"records": records(2)}
+    job_id = _abandoned_claim(api, aws, body, "crash", age_seconds=17 * 60)
     # WHEN the client retries
     again = api.submit_json(body, {"Idempotency-Key": "crash"})
-    # THEN the same job is created and queued
+    # THEN the same job is created, queued and committed
     assert again.status == 202 and again.body["job_id"] == job_id
     assert aws.state(job_id)["status"] == "queued"
+    assert api.submit_json(body, {"Idempotency-Key": "crash"}).status == 202
+
+
+def test_replay_never_answers_for_a_job_the_first_request_takes_back(api: Api, aws: Aws) -> None:
+    # GIVEN a first request whose split message cannot be sent, and a replay arriving while the
+    # first request's state exists (between its state write and its failure)
+    runtime = api.submit.runtime()
+    queue = runtime.service.queue
+    send_split = queue.send_split
+    replies = []
+
+    def failing_send(job_id: str) -> None:
+        replies.append(api.submit_json({"records": records(2)}, {"Idempotency-Key": "race"}))
+        raise ConnectionError("queue unavailable")
+
+    queue.send_split = failing_send
+    first = api.submit_json({"records": records(2)}, {"Idempotency-Key": "race"})
+    queue.send_split = send_split
+    # THEN the first request fails and the replay was told to retry, not 202 for a lost job
+    assert first.status == 500
+    assert [r.status for r in replies] == [409]
+    assert aws.keys("jobs/") == []
 
 
 BAD_REQUESTS = {
@@ -287,7 +335,7 @@ def test_post_uploads_returns_presigned_put(api: Api, aws: Aws) -> None:
     assert body["status"] == "awaiting_upload"
     assert body["upload"]["method"] == "PUT"
     assert f"jobs/{body['job_id']}/upload.ndjson" in body["upload"]["url"]
-    assert body["upload"]["headers"] == {"Content-Type": "application/x-ndjson"}
+    assert body["upload"]["headers"] == {"Content-Type": "application/x-ndjson", "If-None-Match": "*"}
     assert body["upload"]["expires_at"].endswith("Z")
     assert reply.headers["location"].endswith(f"/jobs/{body['job_id']}")
     state = aws.state(body["job_id"])

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from async_jobs import model
+from async_jobs.chunks import ChunkMarker, ChunkRef
 from async_jobs_local.moto_patches import atomic_conditional_writes
 
 from .conftest import BUCKET, Api, Aws, Worker, load_handler, records, result_lines
@@ -15,6 +17,11 @@ from .conftest import BUCKET, Api, Aws, Worker, load_handler, records, result_li
 
 class Crash(Exception):
     """A worker dying at a given point."""
+
+
+def done(state: dict[str, Any]) -> list[int]:
+    """The chunk numbers the state has accounted for (stored as ranges)."""
+    return model.chunk_numbers(model.ranges(state["done"]))
 
 
 def split(worker: Worker, aws: Aws, job_id: str) -> list[dict[str, Any]]:
@@ -53,12 +60,12 @@ def test_same_chunk_delivered_twice_counts_once(api: Api, worker: Worker, aws: A
         assert worker.deliver(message) == {"batchItemFailures": []}
     # THEN its 4 records are counted once
     state = aws.state(job_id)
-    assert (state["status"], state["succeeded_records"], state["done"]) == ("running", 4, [0])
+    assert (state["status"], state["succeeded_records"], done(state)) == ("running", 4, [0])
     # AND after the second chunk every record is counted once and stored once
     assert worker.deliver(second) == {"batchItemFailures": []}
     state = aws.state(job_id)
     assert (state["status"], state["succeeded_records"], state["failed_records"]) == ("succeeded", 8, 0)
-    assert sorted(state["done"]) == [0, 1]
+    assert done(state) == [0, 1]
     assert sorted(line["record_index"] for line in result_lines(aws, job_id)) == list(range(8))
 
 
@@ -97,22 +104,22 @@ def test_crash_after_marker_before_state(api: Api, worker: Worker, aws: Aws) -> 
     account = engine.account
     crashes = []
 
-    def dying(job: str, number: int, marker: dict[str, Any]) -> dict[str, Any]:
+    def dying(marker: ChunkMarker) -> dict[str, Any]:
         if not crashes:
-            crashes.append(number)
-            raise Crash(number)
-        return dict(account(job, number, marker))
+            crashes.append(marker.chunk)
+            raise Crash(marker.chunk)
+        return dict(account(marker))
 
     engine.account = dying
     # WHEN the chunk fails once (marker written, summary not), is redelivered, and the job goes on
     assert worker.deliver(first)["batchItemFailures"]
     assert aws.keys(f"jobs/{job_id}/chunks/") == [f"jobs/{job_id}/chunks/0.json"]
-    assert aws.state(job_id)["done"] == []
+    assert done(aws.state(job_id)) == []
     for message in (first, second):
         assert worker.deliver(message, receive_count=2) == {"batchItemFailures": []}
     # THEN the existing marker's counts are accounted exactly once and the job ends
     state = aws.state(job_id)
-    assert (state["status"], state["succeeded_records"], sorted(state["done"])) == ("succeeded", 8, [0, 1])
+    assert (state["status"], state["succeeded_records"], done(state)) == ("succeeded", 8, [0, 1])
 
 
 def test_racing_deliveries_agree_on_the_first_marker(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,22 +136,22 @@ def test_racing_deliveries_agree_on_the_first_marker(aws: Aws, monkeypatch: pyte
     account = engine.account
     step = {"n": 0}
 
-    def interleaved(job: str, number: int, marker: dict[str, Any]) -> dict[str, Any]:
+    def interleaved(marker: ChunkMarker) -> dict[str, Any]:
         step["n"] += 1
         if step["n"] == 1:
             # delivery A wrote its marker; delivery B of the same chunk runs now and dies
             # after its own marker write, then A updates the summary
             with pytest.raises(Crash):
-                engine.process_chunk(first)
+                engine.process_chunk(ChunkRef.parse(first))
         elif step["n"] == 2:
             raise Crash("B")
-        return dict(account(job, number, marker))
+        return dict(account(marker))
 
     engine.account = interleaved
     # WHEN both deliveries of chunk 0 race, and chunk 1 runs
-    engine.process_chunk(first)
+    engine.process_chunk(ChunkRef.parse(first))
     engine.account = account
-    engine.process_chunk(second)
+    engine.process_chunk(ChunkRef.parse(second))
     # THEN the summary, the marker and errors.ndjson all tell the first delivery's story
     state = aws.state(job_id)
     marker = aws.get_json(f"jobs/{job_id}/chunks/0.json")
@@ -170,7 +177,7 @@ def test_concurrent_chunk_completions_lose_no_update(
     def run(message: dict[str, Any]) -> None:
         try:
             barrier.wait()
-            engine.process_chunk(message)
+            engine.process_chunk(ChunkRef.parse(message))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -184,7 +191,7 @@ def test_concurrent_chunk_completions_lose_no_update(
     # THEN no update was lost: every chunk and record is in the summary once
     assert errors == []
     state = aws.state(job_id)
-    assert sorted(state["done"]) == list(range(60))
+    assert state["done"] == [[0, 60]]  # one range, however many chunks
     assert (state["status"], state["succeeded_records"]) == ("succeeded", 60)
 
 
@@ -266,7 +273,19 @@ def test_submit_aws_calls_constant(api: Api) -> None:
     keyed_large = _count_calls(api, 10_000, {"Idempotency-Key": "b"})
     # THEN the AWS calls are the same few, whatever the size
     assert small == large == ["PutObject", "PutObject", "SendMessage"]
-    assert keyed_small == keyed_large == ["GetObject", "PutObject", "PutObject", "PutObject", "SendMessage"]
+    # (key lookup, claim, input, state, split, commit)
+    assert (
+        keyed_small
+        == keyed_large
+        == [
+            "GetObject",
+            "PutObject",
+            "PutObject",
+            "PutObject",
+            "SendMessage",
+            "PutObject",
+        ]
+    )
 
 
 def test_10000_records_every_message_delivered_twice(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:

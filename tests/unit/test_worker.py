@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from async_jobs.chunks import ChunkRef
+
 from .conftest import (
     BUCKET,
     Api,
@@ -180,7 +182,7 @@ def test_progress_is_written_every_n_records_not_per_record(
 
     engine.store.update_state = spy
     # WHEN the chunk runs
-    engine.process_chunk(message)
+    engine.process_chunk(ChunkRef.parse(message))
     # THEN the partial count was replaced at 4 and 8 (never per record) and cleared at the end
     assert partials == [{"0": 4}, {"0": 8}]
     state = aws.state(job_id)

@@ -6,6 +6,9 @@ Exactly-once accounting over at-least-once delivery:
      first marker's counts are the chunk's counts for ever;
   3. the job summary adds a chunk only when n is not yet in its `done` set, with an
      If-Match compare-and-swap, so concurrent completions never lose an update.
+Every chunk message is parsed into a ChunkRef and compared with the job's plan before anything
+is read: a message the plan does not hold is logged and dropped, never counted. The state
+rules themselves are pure functions in `model`; this module applies them through the store.
 A worker may die between any two steps; the redelivered message repeats the steps and the
 conditions above make the repeat count nothing twice.
 """
@@ -19,10 +22,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-from async_jobs import model
+from async_jobs import jsontext, model
+from async_jobs.chunks import BadMessage, ChunkMarker, ChunkRef
 from async_jobs.messaging import JobQueue
 from async_jobs.model import JobStatus
-from async_jobs.planner import Plan, iter_chunk_records, plan_chunks
+from async_jobs.observability import logger
+from async_jobs.planner import Chunk, Plan, chunk_from_line, chunk_line_range, iter_chunk_records, plan_chunks
 from async_jobs.records import RecordCheck, RecordTransform
 from async_jobs.sinks.base import Row, Sink
 from async_jobs.store import JobStore, Keys, StateNotFound, dumps
@@ -36,8 +41,17 @@ class RetryChunk(Exception):
     """Raised by a record processor to have the whole chunk retried (e.g. downstream throttling)."""
 
 
-class BadMessage(ValueError):
-    """A queue message the engine cannot read; it goes to the DLQ after its receives."""
+__all__ = ["BadMessage", "Engine", "EngineSettings", "RetryChunk"]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An S3 ObjectCreated notification for a job's upload object."""
+
+    key: str
+    event_time: datetime
+    version_id: str | None
+    etag: str | None
 
 
 def _no_metrics(name: str, value: float, unit: str) -> None:
@@ -81,48 +95,62 @@ class Engine:
         On the message's last receive a failure is first recorded in the job (its records
         failed, or the job failed) and then re-raised, so the job still reaches an end.
         """
-        kind, job_id = self._classify(message)
+        kind, job_id, ref = self._classify(message)
         try:
             if kind == "split" and job_id is not None:
                 self.split(job_id)
-            elif kind == "chunk":
-                self.process_chunk(message)
+            elif kind == "chunk" and ref is not None:
+                self.process_chunk(ref)
             elif kind == "upload":
-                for key, event_time in _uploads(message):
-                    self.upload_landed(key, event_time)
+                for upload in _uploads(message):
+                    self.upload_landed(upload)
             return job_id
         except Exception as exc:
-            if receive_count >= self.settings.max_receive_count and job_id is not None:
-                self._give_up(kind, job_id, message, receive_count, exc)
+            last = receive_count >= self.settings.max_receive_count
+            log = logger.error if last else logger.warning
+            log(
+                "message failed; it goes to the dead-letter queue" if last else "message failed; retried",
+                extra={
+                    "job_id": job_id,
+                    "kind": kind,
+                    "chunk": ref.chunk if ref else None,
+                    "receive_count": receive_count,
+                    "max_receive_count": self.settings.max_receive_count,
+                    "error_type": exc.__class__.__name__,
+                },
+            )
+            if last and job_id is not None:
+                self._give_up(kind, job_id, ref, receive_count, exc)
             raise
 
-    def _classify(self, message: dict[str, Any]) -> tuple[str, str | None]:
+    def _classify(self, message: dict[str, Any]) -> tuple[str, str | None, ChunkRef | None]:
         if message.get("Event") == "s3:TestEvent":
-            return "ignore", None
+            return "ignore", None, None
         kind = message.get("kind")
-        if kind in ("split", "chunk"):
-            job_id = str(message.get("job_id", ""))
-            if not model.is_job_id(job_id):
+        if kind == "chunk":
+            ref = ChunkRef.parse(message)
+            return "chunk", ref.job_id, ref
+        if kind == "split":
+            job_id = message.get("job_id")
+            if not isinstance(job_id, str) or not model.is_job_id(job_id):
                 raise BadMessage("job_id is not a UUID")
-            if kind == "chunk":
-                _check_chunk_message(message)
-            return str(kind), job_id
+            return "split", job_id, None
         uploads = _uploads(message)
         if uploads:
-            match = _UPLOAD_KEY.match(uploads[0][0])
-            return "upload", match.group(1) if match else None
+            match = _UPLOAD_KEY.match(uploads[0].key)
+            return "upload", match.group(1) if match else None, None
         if isinstance(message.get("Records"), list):
-            return "ignore", None  # other S3 notifications (not an upload object)
+            return "ignore", None, None  # other S3 notifications (not an upload object)
         raise BadMessage("unknown message")
 
     def _give_up(
-        self, kind: str, job_id: str, message: dict[str, Any], receive_count: int, exc: Exception
+        self, kind: str, job_id: str, ref: ChunkRef | None, receive_count: int, exc: Exception
     ) -> None:
         reason = f"failed after {receive_count} attempts ({exc.__class__.__name__})"
-        if kind == "chunk":
-            self.fail_chunk(message, reason)
+        if kind == "chunk" and ref is not None:
+            self.fail_chunk(ref, reason)
         else:
-            self.fail_job(job_id)
+            self.fail_job(job_id, f"The input could not be split into chunks: {reason}.")
 
     # -- split -----------------------------------------------------------------------------------
     def split(self, job_id: str) -> None:
@@ -134,27 +162,28 @@ class Engine:
             return
         plan: Plan | None = None
         if state["chunks_total"] is None:
-            plan = self._plan(job_id, state["input_key"])
+            plan = self._plan(job_id, state)
             planned = plan
+            moment = self.clock()
+            results = self.sink.results_location(job_id)
 
-            def record_plan(current: dict[str, Any]) -> bool:
-                if current["chunks_total"] is not None or model.is_terminal(current["status"]):
-                    return False
-                current["chunks_total"] = len(planned.chunks)
-                current["total_records"] = planned.total_records
-                current["results"] = self.sink.results_location(job_id)
-                if not planned.chunks:
-                    model.transition(current, JobStatus.FAILED, self.clock())
-                return True
+            def record(current: dict[str, Any]) -> bool:
+                return model.record_plan(
+                    current,
+                    chunks_total=len(planned.chunks),
+                    total_records=planned.total_records,
+                    results=results,
+                    moment=moment,
+                )
 
-            state, wrote = self.store.update_state(job_id, record_plan)
+            state, wrote = self.store.update_state(job_id, record)
             if wrote and state["status"] == JobStatus.FAILED:
+                logger.info("job failed at split", extra={"job_id": job_id, "reason": state.get("reason")})
                 self._job_finished(state)
         if model.is_terminal(state["status"]) or state["chunks_dispatched"]:
             return
         if plan is None:
-            stored = self.store.get_json(Keys.plan(job_id))
-            plan = Plan.from_dict(stored)
+            plan = self._read_plan(job_id)
         self.queue.send_chunks(job_id, [chunk.message(job_id) for chunk in plan.chunks])
 
         def dispatched(current: dict[str, Any]) -> bool:
@@ -165,27 +194,53 @@ class Engine:
 
         self.store.update_state(job_id, dispatched)
 
-    def _plan(self, job_id: str, input_key: str) -> Plan:
-        """Read the input once; the first plan written is the plan for every later delivery."""
-        plan = plan_chunks(self.store.stream(input_key), self.settings.chunk_size)
-        if not self.store.create_json(Keys.plan(job_id), plan.to_dict()):
-            plan = Plan.from_dict(self.store.get_json(Keys.plan(job_id)))
+    def _plan(self, job_id: str, state: dict[str, Any]) -> Plan:
+        """Read the input once, as a stream of the pinned version; the first plan written is the
+        plan for every later delivery."""
+        pieces = self.store.stream(
+            state["input_key"], version_id=state.get("input_version"), etag=state.get("input_etag")
+        )
+        plan = plan_chunks(pieces, self.settings.chunk_size)
+        if not self.store.create(Keys.plan_lines(job_id), plan.to_lines()):
+            plan = self._read_plan(job_id)
         return plan
 
-    def upload_landed(self, key: str, event_time: datetime) -> None:
-        match = _UPLOAD_KEY.match(key)
+    def _read_plan(self, job_id: str) -> Plan:
+        data = self.store.get_bytes(Keys.plan_lines(job_id))
+        if data is not None:
+            return Plan.from_lines(data)
+        return Plan.from_dict(self.store.get_json(Keys.plan(job_id)))  # written by version 1
+
+    def _planned_chunk(self, job_id: str, number: int) -> Chunk | None:
+        start, end = chunk_line_range(number)
+        line = self.store.get_range_or_none(Keys.plan_lines(job_id), start, end)
+        if line is not None:
+            return chunk_from_line(line) if line.strip() else None
+        legacy = self.store.get_json(Keys.plan(job_id))
+        if legacy is None:
+            return None
+        chunks = Plan.from_dict(legacy).chunks
+        return chunks[number] if number < len(chunks) else None
+
+    def upload_landed(self, upload: Upload) -> None:
+        match = _UPLOAD_KEY.match(upload.key)
         if not match or not model.is_job_id(match.group(1)):
             return
         job_id = match.group(1)
+        version_id, etag = upload.version_id, upload.etag
+        if version_id is None and etag is None:
+            version_id, etag = self.store.head(upload.key)
 
         def start(current: dict[str, Any]) -> bool:
             if current["status"] != JobStatus.AWAITING_UPLOAD:
                 return False
             expires_at = current.get("expires_at")
-            if expires_at and event_time > model.parse_time(expires_at):
+            if expires_at and upload.event_time > model.parse_time(expires_at):
                 model.transition(current, JobStatus.EXPIRED, self.clock())
             else:
                 current["input_key"] = Keys.upload(job_id)
+                current["input_version"] = version_id
+                current["input_etag"] = etag
                 model.transition(current, JobStatus.QUEUED, self.clock())
             return True
 
@@ -196,20 +251,28 @@ class Engine:
         if state["status"] == JobStatus.QUEUED:
             self.split(job_id)
 
-    def fail_job(self, job_id: str) -> None:
-        """A split that keeps failing: the job fails with all its records failed."""
+    def fail_job(self, job_id: str, reason: str) -> None:
+        """A split that keeps failing. Once its chunks were dispatched they decide the job's end,
+        so a late failure changes nothing; before that, the planned chunks that are not yet
+        accounted fail through their markers (a chunk already running adopts the failed
+        marker), and a job without a plan fails as a whole."""
+        found = self.store.get_state(job_id)
+        if found is None:
+            return
+        state = found[0]
+        if state["chunks_dispatched"] or model.is_terminal(state["status"]):
+            return
+        if state["chunks_total"] is not None:
+            for chunk in self._read_plan(job_id).chunks:
+                if not model.is_chunk_done(state, chunk.chunk):
+                    self.fail_chunk(chunk.ref(job_id), reason)
+            return
+        moment = self.clock()
 
         def fail(current: dict[str, Any]) -> bool:
-            if model.is_terminal(current["status"]):
-                return False
-            if current["status"] == JobStatus.CANCELLING:
-                model.transition(current, JobStatus.CANCELLED, self.clock())
-                return True
-            total = current.get("total_records") or 0
-            current["failed_records"] = max(0, total - current["succeeded_records"])
-            current["partial"] = {}
-            model.transition(current, JobStatus.FAILED, self.clock())
-            return True
+            if current["chunks_total"] is not None:
+                return False  # planned meanwhile: the chunks decide
+            return model.fail_job(current, reason, moment)
 
         try:
             state, wrote = self.store.update_state(job_id, fail)
@@ -219,60 +282,69 @@ class Engine:
             self._job_finished(state)
 
     # -- chunk -----------------------------------------------------------------------------------
-    def process_chunk(self, message: dict[str, Any]) -> None:
-        job_id = str(message["job_id"])
-        number = int(message["chunk"])
-        first, count = int(message["first_record"]), int(message["count"])
-        start, end = (int(v) for v in message["byte_range"])
-        found = self.store.get_state(job_id)
+    def _validated(self, ref: ChunkRef, state: dict[str, Any]) -> bool:
+        """True when the job's plan holds exactly this chunk; otherwise the message is logged and
+        dropped (retrying a forged or corrupted message cannot make it true)."""
+        total = state.get("chunks_total")
+        planned = None
+        if total is not None and ref.chunk < int(total):
+            planned = self._planned_chunk(ref.job_id, ref.chunk)
+        if planned is not None and planned.ref(ref.job_id) == ref:
+            return True
+        logger.error(
+            "chunk message does not match the job's plan; dropped",
+            extra={"job_id": ref.job_id, "chunk": ref.chunk, "message": ref.to_message()},
+        )
+        return False
+
+    def process_chunk(self, ref: ChunkRef) -> None:
+        found = self.store.get_state(ref.job_id)
         if found is None:
+            logger.error("chunk message for an unknown job; dropped", extra={"job_id": ref.job_id})
             return
         state = found[0]
-        if number in state["done"]:
-            self._write_errors_report(job_id, state)
+        if not self._validated(ref, state):
             return
-        if model.is_terminal(state["status"]) or state["status"] == JobStatus.CANCELLING:
-            # Cancellation is checked before the chunk starts: account it without running it
-            # (or with the counts of a marker an earlier delivery already wrote).
-            marker = self.store.get_json(Keys.marker(job_id, number))
-            self.account(job_id, number, marker or _skipped_marker(job_id, number, first, count))
+        if model.is_chunk_done(state, ref.chunk):
+            self._write_errors_report(ref.job_id, state)
             return
-        if state["status"] == JobStatus.QUEUED:
-            self.store.update_state(job_id, self._mark_running)
+        # The claim is a compare-and-swap: a cancel that lands first makes this chunk skip, a
+        # cancel that lands after it sees the job started and answers `cancelling`.
+        moment = self.clock()
+        state, _ = self.store.update_state(ref.job_id, lambda current: model.claim_chunk(current, moment))
+        if not model.may_run_chunks(state):
+            # Cancelled (or ended) before this chunk started: account it without running it, or
+            # with the counts of a marker an earlier delivery already wrote.
+            stored = self.store.get_json(Keys.marker(ref.job_id, ref.chunk))
+            self.account(ChunkMarker.from_dict(stored) if stored else ChunkMarker.skipped_all(ref))
+            return
+        data = self.store.get_range(
+            state["input_key"],
+            ref.start,
+            ref.end,
+            version_id=state.get("input_version"),
+            etag=state.get("input_etag"),
+        )
+        rows, errors = self._run_records(ref, data)
+        self.sink.write(ref.job_id, ref.chunk, rows)
+        self.account(self._create_marker(ChunkMarker.processed(ref, len(rows), errors)))
 
-        data = self.store.get_range(state["input_key"], start, end)
-        rows, errors = self._run_records(job_id, number, data, first, count)
-        self.sink.write(job_id, number, rows)
-        marker = {
-            "job_id": job_id,
-            "chunk": number,
-            "first_record": first,
-            "count": count,
-            "succeeded": len(rows),
-            "failed": len(errors),
-            "skipped": 0,
-            "errors": errors,
-        }
-        if not self.store.create_json(Keys.marker(job_id, number), marker):
-            # An earlier delivery got here first: its counts are this chunk's counts.
-            marker = self.store.get_json(Keys.marker(job_id, number)) or marker
-        self.account(job_id, number, marker)
+    def _create_marker(self, marker: ChunkMarker) -> ChunkMarker:
+        if self.store.create_json(Keys.marker(marker.job_id, marker.chunk), marker.to_dict()):
+            return marker
+        # An earlier delivery got here first: its counts are this chunk's counts.
+        stored = self.store.get_json(Keys.marker(marker.job_id, marker.chunk))
+        return ChunkMarker.from_dict(stored) if stored else marker
 
-    def _mark_running(self, current: dict[str, Any]) -> bool:
-        if current["status"] != JobStatus.QUEUED:
-            return False
-        model.transition(current, JobStatus.RUNNING, self.clock())
-        return True
-
-    def _run_records(
-        self, job_id: str, number: int, data: bytes, first: int, count: int
-    ) -> tuple[list[Row], list[dict[str, Any]]]:
+    def _run_records(self, ref: ChunkRef, data: bytes) -> tuple[list[Row], list[dict[str, Any]]]:
         rows: list[Row] = []
         errors: list[dict[str, Any]] = []
         every = self.settings.progress_every
         seen = 0
-        for raw in iter_chunk_records(data, first):
+        for raw in iter_chunk_records(data, ref.first_record):
             seen += 1
+            if seen > ref.count:
+                break
             if raw.record is None:
                 errors.append(model.record_error(raw.index, f"record {raw.index}: {raw.error}"))
             else:
@@ -280,95 +352,76 @@ class Engine:
                 if problem is not None:
                     errors.append(model.record_error(raw.index, problem))
                 else:
-                    try:
-                        record = self.transform(raw.record) if self.transform else raw.record
-                    except (RetryChunk, ConnectionError, TimeoutError):
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - a processor failure fails the record
-                        errors.append(
-                            model.record_error(raw.index, f"processor: {exc.__class__.__name__}: {exc}")
-                        )
+                    outcome = self._transform(raw.index, raw.record)
+                    if isinstance(outcome, str):
+                        errors.append(model.record_error(raw.index, outcome))
                     else:
-                        rows.append((raw.index, raw.record if record is None else record))
-            if every and seen % every == 0 and seen < count:
-                self._progress(job_id, number, seen)
-        if seen != count:
-            raise BadMessage(f"chunk {number} holds {seen} records, expected {count}")
+                        rows.append((raw.index, outcome))
+            if every and seen % every == 0 and seen < ref.count:
+                self._progress(ref, seen)
+        if seen != ref.count:
+            raise BadMessage(f"chunk {ref.chunk} holds {seen} records, expected {ref.count}")
         return rows, errors
 
-    def _progress(self, job_id: str, number: int, seen: int) -> None:
+    def _transform(self, index: int, record: dict[str, Any]) -> dict[str, Any] | str:
+        """The record to store, or a message saying why the record failed."""
+        if self.transform is None:
+            return record
+        try:
+            result = self.transform(record)
+        except (RetryChunk, ConnectionError, TimeoutError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a processor failure fails the record
+            return f"processor: {exc.__class__.__name__}: {exc}"
+        result = record if result is None else result
+        try:
+            jsontext.dumps(result)  # what reaches the sink is strictly JSON
+        except jsontext.JsonProblem as problem:
+            return f"processor: the result is not valid JSON: {problem.message}"
+        return result
+
+    def _progress(self, ref: ChunkRef, seen: int) -> None:
         def partial(current: dict[str, Any]) -> bool:
-            if number in current["done"] or model.is_terminal(current["status"]):
+            if model.is_chunk_done(current, ref.chunk) or model.is_terminal(current["status"]):
                 return False
-            if current["partial"].get(str(number)) == seen:
+            if current["partial"].get(str(ref.chunk)) == seen:
                 return False
-            current["partial"][str(number)] = seen  # replaced, never added
+            current["partial"][str(ref.chunk)] = seen  # replaced, never added
             return True
 
-        self.store.update_state(job_id, partial)
+        self.store.update_state(ref.job_id, partial)
 
-    def fail_chunk(self, message: dict[str, Any], reason: str) -> None:
-        """Last receive of a failing chunk: its records are failed in the job before the DLQ."""
-        job_id = str(message["job_id"])
-        number, first, count = int(message["chunk"]), int(message["first_record"]), int(message["count"])
-        marker = {
-            "job_id": job_id,
-            "chunk": number,
-            "first_record": first,
-            "count": count,
-            "succeeded": 0,
-            "failed": count,
-            "skipped": 0,
-            "errors": [model.record_error(first + i, f"chunk {reason}") for i in range(count)],
-        }
-        if not self.store.create_json(Keys.marker(job_id, number), marker):
-            marker = self.store.get_json(Keys.marker(job_id, number)) or marker
+    def fail_chunk(self, ref: ChunkRef, reason: str) -> None:
+        """Last receive of a failing chunk: its records are failed in the job before the DLQ.
+
+        Only a chunk the plan holds is failed; a forged message is never counted."""
+        found = self.store.get_state(ref.job_id)
+        if found is None or not self._validated(ref, found[0]):
+            return
+        marker = self._create_marker(ChunkMarker.failed_all(ref, reason))
         try:
-            self.account(job_id, number, marker)
+            self.account(marker)
         except StateNotFound:
             return
 
     # -- accounting --------------------------------------------------------------------------
-    def account(self, job_id: str, number: int, marker: dict[str, Any]) -> dict[str, Any]:
+    def account(self, marker: ChunkMarker) -> dict[str, Any]:
         """Add one chunk's counts to the job once, and end the job when it was the last chunk."""
-        finished: list[bool] = []
+        outcome: list[str] = []
         tolerated = self.settings.tolerated_failure_percent
+        moment = self.clock()
 
         def add(current: dict[str, Any]) -> bool:
-            finished.clear()
-            if number in current["done"]:
-                return False
-            current["done"].append(number)
-            current["succeeded_records"] += int(marker["succeeded"])
-            current["failed_records"] += int(marker["failed"])
-            current["skipped_records"] = current.get("skipped_records", 0) + int(marker.get("skipped", 0))
-            current["partial"].pop(str(number), None)
-            if marker.get("errors"):
-                current["errors"] = model.merge_errors(
-                    current["errors"], marker["errors"][: model.MAX_STATE_ERRORS]
-                )
-                current["chunks_with_errors"].append(number)
-            if model.all_chunks_accounted(current) and not model.is_terminal(current["status"]):
-                target = model.final_status(current, tolerated)
-                if current["status"] == JobStatus.QUEUED and target != JobStatus.CANCELLED:
-                    model.transition(current, JobStatus.RUNNING, self.clock())  # sets started_at
-                model.transition(current, target, self.clock())
-                finished.append(True)
-            if (
-                model.all_chunks_accounted(current)
-                and current["chunks_with_errors"]
-                and not current["errors_report"]
-            ):
-                current["errors_report"] = "pending"
-            return True
+            outcome[:] = [model.add_chunk(current, marker, tolerated, moment)]
+            return outcome[0] != "duplicate"
 
-        state, wrote = self.store.update_state(job_id, add)
+        state, wrote = self.store.update_state(marker.job_id, add)
         if wrote:
-            self.emit("RecordsProcessed", float(marker["succeeded"]) + float(marker["failed"]), "Count")
-            self.emit("RecordsFailed", float(marker["failed"]), "Count")
-            if finished:
+            self.emit("RecordsProcessed", float(marker.succeeded + marker.failed), "Count")
+            self.emit("RecordsFailed", float(marker.failed), "Count")
+            if outcome == ["finished"]:
                 self._job_finished(state)
-        self._write_errors_report(job_id, state)
+        self._write_errors_report(marker.job_id, state)
         return state
 
     def _job_finished(self, state: dict[str, Any]) -> None:
@@ -384,7 +437,7 @@ class Engine:
         if state.get("errors_report") != "pending":
             return
         lines: list[bytes] = []
-        for number in sorted(state["chunks_with_errors"]):
+        for number in model.chunk_numbers(model.ranges(state.get("chunks_with_errors"))):
             marker = self.store.get_json(Keys.marker(job_id, number)) or {}
             lines.extend(
                 dumps({"record_index": e["record_index"], "message": e["message"]}) + b"\n"
@@ -401,38 +454,24 @@ class Engine:
         self.store.update_state(job_id, written)
 
 
-def _skipped_marker(job_id: str, number: int, first: int, count: int) -> dict[str, Any]:
-    return {
-        "job_id": job_id,
-        "chunk": number,
-        "first_record": first,
-        "count": count,
-        "succeeded": 0,
-        "failed": 0,
-        "skipped": count,
-        "errors": [],
-    }
-
-
-def _check_chunk_message(message: dict[str, Any]) -> None:
-    try:
-        start, end = (int(v) for v in message["byte_range"])
-        number, first, count = int(message["chunk"]), int(message["first_record"]), int(message["count"])
-    except (KeyError, TypeError, ValueError):
-        raise BadMessage("malformed chunk message") from None
-    if min(start, end, number, first, count) < 0 or end < start:
-        raise BadMessage("malformed chunk message")
-
-
-def _uploads(message: dict[str, Any]) -> list[tuple[str, datetime]]:
-    """(key, event time) of S3 ObjectCreated notifications in a message."""
-    found: list[tuple[str, datetime]] = []
+def _uploads(message: dict[str, Any]) -> list[Upload]:
+    """The S3 ObjectCreated notifications in a message, with the version they created."""
+    found: list[Upload] = []
     for record in message.get("Records") or []:
         if not isinstance(record, dict) or record.get("eventSource") != "aws:s3":
             continue
         if not str(record.get("eventName", "")).startswith("ObjectCreated"):
             continue
-        key = unquote_plus(str(record.get("s3", {}).get("object", {}).get("key", "")))
+        stored = record.get("s3", {}).get("object", {})
+        key = unquote_plus(str(stored.get("key", "")))
         when = record.get("eventTime")
-        found.append((key, model.parse_time(when) if when else model.now()))
+        etag = stored.get("eTag")
+        found.append(
+            Upload(
+                key,
+                model.parse_time(when) if when else model.now(),
+                stored.get("versionId") or None,
+                f'"{etag}"' if etag and not str(etag).startswith('"') else etag,
+            )
+        )
     return found

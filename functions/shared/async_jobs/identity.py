@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from async_jobs.problems import ProblemError
+
 
 def _dig(data: Any, *path: str) -> Any:
     for key in path:
@@ -32,8 +34,20 @@ def is_http_api_event(event: dict[str, Any]) -> bool:
     return event.get("version") == "2.0"
 
 
+def unauthenticated() -> ProblemError:
+    return ProblemError(
+        401,
+        "The request carries no caller identity; sign it (or send the credentials) the API requires.",
+        slug="unauthenticated",
+    )
+
+
 def owner_from_event(event: dict[str, Any], authorization: str) -> str | None:
-    """The identity stored with a job and compared on GET and DELETE; None when unauthenticated."""
+    """The identity stored with a job and compared on GET and DELETE; None only under `NONE`.
+
+    Under any other authorization an event without an identity fails closed with a 401: an
+    ownerless job would be readable by nobody, or by everybody, depending on the reader.
+    """
     if authorization == "NONE":
         return None
     context = event.get("requestContext") or {}
@@ -45,7 +59,7 @@ def owner_from_event(event: dict[str, Any], authorization: str) -> str | None:
         value = _dig(context, *path)
         if isinstance(value, str) and value:
             return value
-    return None
+    raise unauthenticated()
 
 
 def may_see(owner_in_state: str | None, caller: str | None, authorization: str) -> bool:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import bisect
 import copy
 import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from async_jobs.chunks import ChunkMarker
 
 MAX_STATE_ERRORS = 20
 MAX_ERROR_MESSAGE = 500
+# 2: `done` and `chunks_with_errors` are sorted half-open ranges [[start, end), ...] instead of
+# lists of chunk numbers, so the state stays small at any chunk count. Version 1 states (lists)
+# are read as ranges.
+STATE_VERSION = 2
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -103,9 +111,11 @@ def new_state(
     metadata: dict[str, Any] | None,
     moment: datetime,
     expires_at: datetime | None = None,
+    max_records: int | None = None,
 ) -> dict[str, Any]:
     stamp = isoformat(moment)
     return {
+        "state_version": STATE_VERSION,
         "job_id": job_id,
         "owner": owner,
         "status": status.value,
@@ -115,6 +125,13 @@ def new_state(
         "finished_at": None,
         "expires_at": isoformat(expires_at) if expires_at else None,
         "input_key": input_key,
+        # the uploaded object the plan was cut from; every chunk reads exactly this version
+        "input_version": None,
+        "input_etag": None,
+        # the record limit at submit time, enforced on uploads once their size is known
+        "max_records": max_records,
+        # why a job failed as a whole (not record by record); shown in the job resource
+        "reason": None,
         "metadata": metadata,
         "total_records": total_records,
         "succeeded_records": 0,
@@ -127,7 +144,7 @@ def new_state(
         "results": None,
         # chunk number (as str) -> records already through validation/transform (progress only)
         "partial": {},
-        # chunks accounted for (done, failed for good, or skipped by cancellation)
+        # chunks accounted for (done, failed for good, or skipped by cancellation), as ranges
         "done": [],
         "chunks_with_errors": [],
         "errors_report": None,
@@ -163,9 +180,159 @@ def final_status(state: dict[str, Any], tolerated_failure_percent: float) -> Job
     return JobStatus.FAILED
 
 
+# -- chunk sets as ranges ------------------------------------------------------------------------
+def ranges(value: Any) -> list[list[int]]:
+    """A chunk set as sorted, merged half-open ranges; a version-1 list of numbers converts."""
+    items = list(value or [])
+    if items and all(isinstance(item, int) for item in items):
+        result: list[list[int]] = []
+        for number in sorted(set(items)):
+            result = range_add(result, number)
+        return result
+    return [[int(a), int(b)] for a, b in items]
+
+
+def range_contains(spans: list[list[int]], number: int) -> bool:
+    position = bisect.bisect_right([start for start, _ in spans], number) - 1
+    return position >= 0 and spans[position][0] <= number < spans[position][1]
+
+
+def range_add(spans: list[list[int]], number: int) -> list[list[int]]:
+    """A new list with `number` added, neighbours merged (so n consecutive chunks are one pair)."""
+    if range_contains(spans, number):
+        return [list(span) for span in spans]
+    merged = sorted([list(span) for span in spans] + [[number, number + 1]])
+    result: list[list[int]] = []
+    for start, end in merged:
+        if result and start <= result[-1][1]:
+            result[-1][1] = max(result[-1][1], end)
+        else:
+            result.append([start, end])
+    return result
+
+
+def range_count(spans: list[list[int]]) -> int:
+    return sum(end - start for start, end in spans)
+
+
+def is_chunk_done(state: dict[str, Any], number: int) -> bool:
+    return range_contains(ranges(state.get("done")), number)
+
+
 def all_chunks_accounted(state: dict[str, Any]) -> bool:
     total = state.get("chunks_total")
-    return total is not None and len(state["done"]) >= total
+    return total is not None and range_count(ranges(state.get("done"))) >= total
+
+
+def records_accounted(state: dict[str, Any]) -> int:
+    return (
+        int(state["succeeded_records"])
+        + int(state["failed_records"])
+        + int(state.get("skipped_records") or 0)
+    )
+
+
+# -- state rules (pure: the engine applies them inside a compare-and-swap) -----------------------
+def claim_chunk(state: dict[str, Any], moment: datetime) -> bool:
+    """A chunk about to write to the sink claims the job's start: queued -> running.
+
+    Returns whether the state changed. A cancel that reads the state afterwards sees
+    `started_at` and answers `cancelling` (the chunk will finish), never `cancelled`.
+    """
+    if state["status"] != JobStatus.QUEUED:
+        return False
+    transition(state, JobStatus.RUNNING, moment)
+    return True
+
+
+def may_run_chunks(state: dict[str, Any]) -> bool:
+    return state["status"] == JobStatus.RUNNING
+
+
+def record_plan(
+    state: dict[str, Any],
+    *,
+    chunks_total: int,
+    total_records: int,
+    results: str | None,
+    moment: datetime,
+) -> bool:
+    """The split's outcome, once. A job with no records, or more than its limit, fails here."""
+    if state["chunks_total"] is not None or is_terminal(state["status"]):
+        return False
+    state["chunks_total"] = chunks_total
+    state["total_records"] = total_records
+    state["results"] = results
+    limit = state.get("max_records")
+    if total_records == 0:
+        fail_job(state, "The input holds no records.", moment)
+    elif limit is not None and total_records > int(limit):
+        fail_job(
+            state,
+            f"The input holds {total_records} records; a job holds at most {limit}. "
+            "Split the input into several jobs.",
+            moment,
+        )
+    return True
+
+
+def fail_job(state: dict[str, Any], reason: str, moment: datetime) -> bool:
+    """The job as a whole failed: every record not already succeeded counts as failed."""
+    if is_terminal(state["status"]):
+        return False
+    if state["status"] == JobStatus.CANCELLING:
+        transition(state, JobStatus.CANCELLED, moment)
+        return True
+    total = state.get("total_records") or 0
+    state["failed_records"] = max(
+        0, total - state["succeeded_records"] - int(state.get("skipped_records") or 0)
+    )
+    state["partial"] = {}
+    state["reason"] = reason[:MAX_ERROR_MESSAGE]
+    transition(state, JobStatus.FAILED, moment)
+    return True
+
+
+def add_chunk(
+    state: dict[str, Any], marker: ChunkMarker, tolerated_failure_percent: float, moment: datetime
+) -> str:
+    """Add one chunk's marker to the job once: "duplicate", "added" or "finished".
+
+    The job finishes only when every planned chunk is accounted for and the accounted records
+    (succeeded + failed + skipped) equal its total.
+    """
+    done = ranges(state.get("done"))
+    if range_contains(done, marker.chunk):
+        return "duplicate"
+    state["state_version"] = STATE_VERSION
+    state["done"] = range_add(done, marker.chunk)
+    state["succeeded_records"] += marker.succeeded
+    state["failed_records"] += marker.failed
+    state["skipped_records"] = int(state.get("skipped_records") or 0) + marker.skipped
+    state["partial"].pop(str(marker.chunk), None)
+    with_errors = ranges(state.get("chunks_with_errors"))
+    if marker.errors:
+        state["errors"] = merge_errors(state["errors"], list(marker.errors[:MAX_STATE_ERRORS]))
+        with_errors = range_add(with_errors, marker.chunk)
+    state["chunks_with_errors"] = with_errors
+    finished = False
+    if (
+        all_chunks_accounted(state)
+        and records_accounted(state) == (state.get("total_records") or 0)
+        and not is_terminal(state["status"])
+    ):
+        target = final_status(state, tolerated_failure_percent)
+        if state["status"] == JobStatus.QUEUED and target != JobStatus.CANCELLED:
+            transition(state, JobStatus.RUNNING, moment)  # sets started_at
+        transition(state, target, moment)
+        finished = True
+    if all_chunks_accounted(state) and with_errors and not state.get("errors_report"):
+        state["errors_report"] = "pending"
+    return "finished" if finished else "added"
+
+
+def chunk_numbers(spans: list[list[int]]) -> list[int]:
+    return [number for start, end in spans for number in range(start, end)]
 
 
 def effective_status(state: dict[str, Any], moment: datetime) -> str:
@@ -212,6 +379,7 @@ def render_job(
         "failed_records": state["failed_records"],
         "progress": round(progress, 4),
         "metadata": copy.deepcopy(state.get("metadata")),
+        "reason": state.get("reason"),
         "errors": copy.deepcopy(state.get("errors") or [])[:MAX_STATE_ERRORS],
         "links": {"self": self_url, "errors": errors_url, "results": state.get("results")},
     }

@@ -11,6 +11,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from async_jobs import jsontext
+from async_jobs.chunks import ChunkRef
+from async_jobs.normalize import parse_line
+
+# plan.ndjson: fixed-width lines (JSON padded with spaces), line 0 the header and line n + 1
+# chunk n, so a worker checks its message against the plan with one small ranged GET.
+PLAN_LINE_BYTES = 128
+PLAN_VERSION = 2
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -20,15 +29,11 @@ class Chunk:
     first_record: int
     count: int
 
+    def ref(self, job_id: str) -> ChunkRef:
+        return ChunkRef(job_id, self.chunk, self.start, self.end, self.first_record, self.count)
+
     def message(self, job_id: str) -> dict[str, Any]:
-        return {
-            "kind": "chunk",
-            "job_id": job_id,
-            "chunk": self.chunk,
-            "byte_range": [self.start, self.end],
-            "first_record": self.first_record,
-            "count": self.count,
-        }
+        return self.ref(job_id).to_message()
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -45,6 +50,33 @@ class Plan:
     @classmethod
     def from_dict(cls, data: Any) -> Plan:
         return cls(int(data["total_records"]), [Chunk(**c) for c in data["chunks"]])
+
+    def to_lines(self) -> bytes:
+        header = {"version": PLAN_VERSION, "total_records": self.total_records, "chunks": len(self.chunks)}
+        return _line(header) + b"".join(_line(c.to_dict()) for c in self.chunks)
+
+    @classmethod
+    def from_lines(cls, data: bytes) -> Plan:
+        lines = [data[i : i + PLAN_LINE_BYTES] for i in range(0, len(data), PLAN_LINE_BYTES)]
+        header = json.loads(lines[0])
+        return cls(int(header["total_records"]), [chunk_from_line(line) for line in lines[1:]])
+
+
+def _line(data: dict[str, Any]) -> bytes:
+    text = json.dumps(data, separators=(",", ":")).encode("ascii")
+    if len(text) >= PLAN_LINE_BYTES:
+        raise ValueError("plan entry too long")
+    return text.ljust(PLAN_LINE_BYTES - 1) + b"\n"
+
+
+def chunk_line_range(number: int) -> tuple[int, int]:
+    """Half-open byte range of chunk `number` in plan.ndjson."""
+    start = (number + 1) * PLAN_LINE_BYTES
+    return start, start + PLAN_LINE_BYTES
+
+
+def chunk_from_line(line: bytes) -> Chunk:
+    return Chunk(**json.loads(line))
 
 
 def plan_chunks(pieces: Iterable[bytes], chunk_size: int) -> Plan:
@@ -97,18 +129,18 @@ class RawRecord:
 
 
 def iter_chunk_records(data: bytes, first_record: int) -> Iterator[RawRecord]:
-    """The records of one chunk's bytes; a line that is not a JSON object is an error record."""
+    """The records of one chunk's bytes, read by the same rules as a submitted NDJSON body.
+
+    A line that breaks them (not JSON, not an object, too deep, a lone surrogate, a number out
+    of range) is an error record of its own; the other records of the chunk go on.
+    """
     index = first_record
     for line in data.split(b"\n"):
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
-        except (ValueError, UnicodeDecodeError) as exc:
-            yield RawRecord(index, None, f"not valid JSON: {exc.__class__.__name__}")
-        else:
-            if isinstance(value, dict):
-                yield RawRecord(index, value, None)
-            else:
-                yield RawRecord(index, None, "not a JSON object")
+            yield RawRecord(index, parse_line(line), None)
+        except jsontext.JsonProblem as problem:
+            where = f" at {problem.pointer}" if problem.pointer else ""
+            yield RawRecord(index, None, f"{problem.message}{where}")
         index += 1

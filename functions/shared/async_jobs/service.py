@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from async_jobs import model
-from async_jobs.idempotency import IdempotencyRecord, IdempotencyStore, validate_key
+from async_jobs.idempotency import STALE_CLAIM_SECONDS, IdempotencyRecord, IdempotencyStore, validate_key
 from async_jobs.messaging import JobQueue
 from async_jobs.model import JobStatus
-from async_jobs.normalize import NormalizedInput, normalize
+from async_jobs.normalize import NormalizedInput, normalize, normalize_upload_request
 from async_jobs.problems import ProblemError, bad_request, not_found
 from async_jobs.store import NDJSON, JobStore, Keys
 
@@ -102,6 +102,15 @@ class StatusService:
         return Outcome(200, resource, headers)
 
 
+def in_progress() -> ProblemError:
+    return ProblemError(
+        409,
+        "A request with this Idempotency-Key is still in progress; retry shortly.",
+        headers={"Retry-After": "1"},
+        slug="idempotency-key-in-progress",
+    )
+
+
 def _etag_matches(header: str, etag: str) -> bool:
     candidates = [part.strip() for part in header.split(",")]
     return "*" in candidates or any(c.removeprefix("W/") == etag for c in candidates)
@@ -155,17 +164,23 @@ class SubmitService:
 
         existing = self.idempotency.get(owner, key)
         if existing is None:
-            candidate = IdempotencyRecord(model.new_job_id(), normalized.body_hash)
+            candidate = IdempotencyRecord(
+                model.new_job_id(),
+                normalized.body_hash,
+                claimed_at=model.isoformat(self.clock()),
+                committed=False,
+            )
             if self.idempotency.claim(owner, key, candidate):
                 try:
                     state = self._create(candidate.job_id, normalized, owner)
                 except Exception:
                     self._release(owner, key)
                     raise
+                self.idempotency.commit(owner, key, candidate)
                 return self._accepted(state, url_for, replayed=False)
             existing = self.idempotency.get(owner, key)
             if existing is None:  # claimed and released meanwhile: the client may retry
-                raise ProblemError(409, "A request with this Idempotency-Key is in progress; retry.")
+                raise in_progress()
         if existing.body_hash != normalized.body_hash:
             raise ProblemError(
                 422,
@@ -173,14 +188,29 @@ class SubmitService:
                 title="Idempotency-Key reused",
                 slug="idempotency-key-reused",
             )
-        found = self.store.get_state(existing.job_id)
-        if found is not None:
-            state = found[0]
-        else:
-            # The first request claimed the key and stopped before its state landed (or is
-            # still writing it): finish the same job; every step below is idempotent.
+        if not existing.committed:
+            if not self._stale(existing):
+                # The first request is still creating the job and may yet take it back.
+                raise in_progress()
+            # The first request stopped for good between its claim and its commit: finish the
+            # same job (every step of _create is idempotent) and commit it here.
             state = self._create(existing.job_id, normalized, owner)
-        return self._accepted(state, url_for, replayed=True)
+            self.idempotency.commit(owner, key, existing)
+            return self._accepted(state, url_for, replayed=True)
+        found = self.store.get_state(existing.job_id)
+        if found is None:
+            raise ProblemError(
+                409,
+                "The job of this Idempotency-Key no longer exists; send the job with a new key.",
+                slug="idempotency-key-expired",
+            )
+        return self._accepted(found[0], url_for, replayed=True)
+
+    def _stale(self, record: IdempotencyRecord) -> bool:
+        if not record.claimed_at:
+            return True
+        age = (self.clock() - model.parse_time(record.claimed_at)).total_seconds()
+        return age > STALE_CLAIM_SECONDS
 
     def _create(self, job_id: str, normalized: NormalizedInput, owner: str | None) -> dict[str, Any]:
         moment = self.clock()
@@ -195,7 +225,10 @@ class SubmitService:
         )
         self.store.put(Keys.input(job_id), normalized.ndjson)
         if not self.store.create_state(state):
+            # A stale claim taken over: the state landed but the split may not have; a second
+            # split message is harmless (the split is idempotent).
             found = self.store.get_state(job_id)
+            self.queue.send_split(job_id)
             return found[0] if found else state
         try:
             self.queue.send_split(job_id)
@@ -222,8 +255,13 @@ class SubmitService:
 
     # -- POST /jobs/uploads -----------------------------------------------------------------
     def create_upload(
-        self, *, owner: str | None, metadata: dict[str, Any] | None, url_for: UrlFor
+        self, *, owner: str | None, body: bytes, content_type: str | None, url_for: UrlFor
     ) -> Outcome:
+        if len(body) > self.max_body_bytes:
+            raise ProblemError(
+                413, f"The body is larger than {self.max_body_bytes} bytes.", slug="body-too-large"
+            )
+        metadata = normalize_upload_request(body, content_type)
         job_id = model.new_job_id()
         moment = self.clock()
         expires_at = moment + timedelta(seconds=self.upload_url_ttl_seconds)
@@ -236,20 +274,23 @@ class SubmitService:
             metadata=metadata,
             moment=moment,
             expires_at=expires_at,
+            max_records=self.max_records_per_job,
         )
         url = self.store.presign_put(Keys.upload(job_id), self.upload_url_ttl_seconds, NDJSON)
         self.store.create_state(state)
-        body = {
+        resource = {
             "job_id": job_id,
             "status": JobStatus.AWAITING_UPLOAD.value,
             "upload": {
                 "url": url,
                 "method": "PUT",
-                "headers": {"Content-Type": NDJSON},
+                # both are signed into the URL: the PUT must send them (S3 answers 403 otherwise),
+                # and If-None-Match makes every PUT after the first landed one a 412
+                "headers": {"Content-Type": NDJSON, "If-None-Match": "*"},
                 "expires_at": model.isoformat(expires_at),
             },
         }
-        return Outcome(201, body, {"Location": url_for(job_id)})
+        return Outcome(201, resource, {"Location": url_for(job_id)})
 
     # -- DELETE /jobs/{job_id} ------------------------------------------------------------
     def cancel(self, job_id: str, caller: str | None, url_for: UrlFor) -> Outcome:

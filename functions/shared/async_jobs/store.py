@@ -51,7 +51,17 @@ def is_missing(exc: ClientError) -> bool:
 
 
 def dumps(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # allow_nan=False: what the engine stores is always strictly JSON (never Infinity/NaN)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def pin(version_id: str | None, etag: str | None) -> dict[str, str]:
+    """GetObject arguments that read exactly one stored version of an object."""
+    if version_id:
+        return {"VersionId": version_id}
+    if etag:
+        return {"IfMatch": etag}
+    return {}
 
 
 class Keys:
@@ -76,6 +86,10 @@ class Keys:
     @staticmethod
     def plan(job_id: str) -> str:
         return f"jobs/{job_id}/plan.json"
+
+    @staticmethod
+    def plan_lines(job_id: str) -> str:
+        return f"jobs/{job_id}/plan.ndjson"
 
     @staticmethod
     def marker(job_id: str, chunk: int) -> str:
@@ -193,9 +207,13 @@ class JobStore:
 
     def create_json(self, key: str, data: Any) -> bool:
         """Create once (If-None-Match: *); False when the object already exists."""
+        return self.create(key, dumps(data), JSON)
+
+    def create(self, key: str, body: bytes, content_type: str = NDJSON) -> bool:
+        """Create once (If-None-Match: *); False when the object already exists."""
         try:
             self.s3.put_object(
-                Bucket=self.bucket, Key=key, Body=dumps(data), ContentType=JSON, IfNoneMatch="*"
+                Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*"
             )
         except ClientError as exc:
             if is_precondition_failed(exc) or is_conditional_conflict(exc):
@@ -203,23 +221,58 @@ class JobStore:
             raise
         return True
 
-    def get_json(self, key: str) -> Any | None:
+    def get_bytes(self, key: str) -> bytes | None:
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if is_missing(exc):
                 return None
             raise
-        return json.loads(response["Body"].read())
-
-    def get_range(self, key: str, start: int, end_exclusive: int) -> bytes:
-        if end_exclusive <= start:
-            return b""
-        response = self.s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end_exclusive - 1}")
         return bytes(response["Body"].read())
 
-    def stream(self, key: str, chunk_bytes: int = 1024 * 1024) -> Iterator[bytes]:
-        response = self.s3.get_object(Bucket=self.bucket, Key=key)
+    def get_json(self, key: str) -> Any | None:
+        data = self.get_bytes(key)
+        return None if data is None else json.loads(data)
+
+    def get_range(
+        self,
+        key: str,
+        start: int,
+        end_exclusive: int,
+        *,
+        version_id: str | None = None,
+        etag: str | None = None,
+    ) -> bytes:
+        if end_exclusive <= start:
+            return b""
+        response = self.s3.get_object(
+            Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end_exclusive - 1}", **pin(version_id, etag)
+        )
+        return bytes(response["Body"].read())
+
+    def get_range_or_none(self, key: str, start: int, end_exclusive: int) -> bytes | None:
+        try:
+            return self.get_range(key, start, end_exclusive)
+        except ClientError as exc:
+            if is_missing(exc) or error_code(exc) == "InvalidRange" or http_status(exc) == 416:
+                return None
+            raise
+
+    def head(self, key: str) -> tuple[str | None, str]:
+        """(VersionId or None on an unversioned bucket, ETag) of the current object."""
+        response = self.s3.head_object(Bucket=self.bucket, Key=key)
+        version = response.get("VersionId")
+        return (None if version in (None, "null") else str(version)), str(response["ETag"])
+
+    def stream(
+        self,
+        key: str,
+        chunk_bytes: int = 1024 * 1024,
+        *,
+        version_id: str | None = None,
+        etag: str | None = None,
+    ) -> Iterator[bytes]:
+        response = self.s3.get_object(Bucket=self.bucket, Key=key, **pin(version_id, etag))
         body = response["Body"]
         try:
             yield from body.iter_chunks(chunk_bytes)
@@ -238,10 +291,12 @@ class JobStore:
         )
 
     def presign_put(self, key: str, ttl_seconds: int, content_type: str = NDJSON) -> str:
+        """A PUT URL that creates the object once: `If-None-Match: *` is signed, so the client
+        must send it and S3 answers 412 to any PUT after the first one landed."""
         return str(
             self.s3.generate_presigned_url(
                 "put_object",
-                Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+                Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type, "IfNoneMatch": "*"},
                 ExpiresIn=ttl_seconds,
             )
         )
