@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from async_jobs.config import ConfigError, RedshiftConfig, WorkerConfig
-from async_jobs.sinks.base import SinkError
+from async_jobs.sinks.base import SinkError, load_statements, qualified_table
 from async_jobs.sinks.redshift import RedshiftSink, connection_settings
 from async_jobs.sinks.redshift_data import RedshiftDataSink
 from async_jobs.sinks.s3 import S3Sink
@@ -21,24 +21,33 @@ from .conftest import BUCKET, Aws
 JOB = "6f1c7a52-3a6e-4c1b-9d55-6f1f2d2b9a10"
 ROWS = [(4, {"id": 4}), (5, {"id": 5, "name": "o'brien"})]
 CONFIG = RedshiftConfig(
-    table="analytics.job_records",
-    iam_role_arn="arn:aws:iam::123456789012:role/copy",
+    table="job_records",
+    schema="analytics",
+    copy_role_arn="arn:aws:iam::123456789012:role/copy",
     database="dev",
     cluster_identifier="warehouse",
     secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:rs",
     poll_seconds=0,
 )
-EXPECTED_SQL = [
-    "CREATE TEMP TABLE async_jobs_stage_1 (LIKE analytics.job_records)",
-    f"COPY async_jobs_stage_1 (job_id, record_index, record) FROM "
-    f"'s3://{BUCKET}/jobs/{JOB}/staging/chunk-000001.ndjson' "
-    "IAM_ROLE 'arn:aws:iam::123456789012:role/copy' FORMAT AS JSON 'auto'",
-    "DELETE FROM analytics.job_records USING async_jobs_stage_1 WHERE analytics.job_records.job_id = "
-    "async_jobs_stage_1.job_id AND analytics.job_records.record_index = async_jobs_stage_1.record_index",
-    "INSERT INTO analytics.job_records (job_id, record_index, record) "
-    "SELECT job_id, record_index, record FROM async_jobs_stage_1",
-    "DROP TABLE async_jobs_stage_1",
-]
+TARGET = '"analytics"."job_records"'
+ROLE = "'arn:aws:iam::123456789012:role/copy'"
+
+
+def expected_sql(target: str = TARGET, role: str = ROLE) -> list[str]:
+    return [
+        f"CREATE TEMP TABLE async_jobs_stage_1 (LIKE {target})",
+        f"COPY async_jobs_stage_1 (job_id, record_index, record) FROM "
+        f"'s3://{BUCKET}/jobs/{JOB}/staging/chunk-000001.ndjson' "
+        f"IAM_ROLE {role} FORMAT AS JSON 'auto'",
+        f"DELETE FROM {target} USING async_jobs_stage_1 WHERE {target}.job_id = "
+        f"async_jobs_stage_1.job_id AND {target}.record_index = async_jobs_stage_1.record_index",
+        f"INSERT INTO {target} (job_id, record_index, record) "
+        "SELECT job_id, record_index, record FROM async_jobs_stage_1",
+        "DROP TABLE async_jobs_stage_1",
+    ]
+
+
+EXPECTED_SQL = expected_sql()
 
 
 def staged(aws: Aws) -> list[dict[str, Any]]:
@@ -133,7 +142,11 @@ def test_redshift_connector_sink_runs_the_same_sql_in_one_transaction(aws: Aws) 
         ),
     )
     config = RedshiftConfig(
-        table=CONFIG.table, iam_role_arn=CONFIG.iam_role_arn, database=None, secret_arn="rs"
+        table=CONFIG.table,
+        schema=CONFIG.schema,
+        copy_role_arn=CONFIG.copy_role_arn,
+        database=None,
+        secret_arn="rs",
     )
     settings = connection_settings(config, secrets)
     assert settings == {
@@ -169,18 +182,79 @@ def test_redshift_connector_sink_rolls_back_on_error(aws: Aws) -> None:
     assert "COMMIT" not in connection.log
 
 
-def test_redshift_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
-    base = {
-        "STATE_BUCKET": "b",
-        "QUEUE_URL": "q",
-        "SINK": "redshift_data",
-        "REDSHIFT_TABLE": "t",
-        "REDSHIFT_IAM_ROLE_ARN": "arn:r",
-        "REDSHIFT_DATABASE": "dev",
-    }
+WORKER_BASE = {"STATE_BUCKET": "b", "QUEUE_URL": "q"}
+DATA_API = {
+    **WORKER_BASE,
+    "SINK": "redshift_data",
+    "REDSHIFT_TABLE": "t",
+    "REDSHIFT_COPY_ROLE_ARN": "arn:r",
+    "REDSHIFT_DATABASE": "dev",
+}
+CONNECTOR = {
+    **WORKER_BASE,
+    "SINK": "redshift",
+    "REDSHIFT_TABLE": "t",
+    "REDSHIFT_HOST": "rs.internal",
+    "REDSHIFT_SECRET_ARN": "arn:s",
+}
+
+
+def test_redshift_settings_are_validated() -> None:
     with pytest.raises(ConfigError, match="REDSHIFT_CLUSTER_IDENTIFIER"):
-        WorkerConfig.from_env(base)
-    with pytest.raises(ConfigError, match="REDSHIFT_TABLE"):
-        WorkerConfig.from_env({**base, "REDSHIFT_TABLE": "t; drop table x", "REDSHIFT_WORKGROUP_NAME": "w"})
-    config = WorkerConfig.from_env({**base, "REDSHIFT_WORKGROUP_NAME": "w"})
+        WorkerConfig.from_env(DATA_API)
+    with pytest.raises(ConfigError, match="REDSHIFT_DATABASE"):
+        WorkerConfig.from_env({**DATA_API, "REDSHIFT_DATABASE": "", "REDSHIFT_WORKGROUP_NAME": "w"})
+    with pytest.raises(ConfigError, match="REDSHIFT_HOST"):
+        WorkerConfig.from_env({**CONNECTOR, "REDSHIFT_HOST": "", "REDSHIFT_SECRET_ARN": ""})
+    # a schema-qualified table is refused with the variable that takes the schema
+    with pytest.raises(ConfigError, match="REDSHIFT_TABLE.*REDSHIFT_SCHEMA"):
+        WorkerConfig.from_env({**DATA_API, "REDSHIFT_TABLE": "sales.t", "REDSHIFT_WORKGROUP_NAME": "w"})
+    with pytest.raises(ConfigError, match="REDSHIFT_SCHEMA"):
+        WorkerConfig.from_env({**DATA_API, "REDSHIFT_SCHEMA": "s" * 128, "REDSHIFT_WORKGROUP_NAME": "w"})
+    config = WorkerConfig.from_env({**DATA_API, "REDSHIFT_WORKGROUP_NAME": "w"})
     assert config.redshift is not None and config.redshift.workgroup_name == "w"
+    # without REDSHIFT_SCHEMA the table is public's, as Terraform's default says
+    assert config.redshift.schema == "public"
+
+
+def test_redshift_schema_takes_effect_in_both_sinks(aws: Aws) -> None:
+    # GIVEN each Redshift sink configured from REDSHIFT_SCHEMA=sales, REDSHIFT_TABLE=orders
+    schema = {"REDSHIFT_SCHEMA": "sales", "REDSHIFT_TABLE": "orders"}
+    data_config = WorkerConfig.from_env({**DATA_API, **schema, "REDSHIFT_WORKGROUP_NAME": "sales-wg"}).redshift
+    connector_config = WorkerConfig.from_env({**CONNECTOR, **schema}).redshift
+    assert data_config is not None and connector_config is not None
+    client = boto3.client("redshift-data", region_name="us-east-1")
+    data_sink = RedshiftDataSink(client, JobStore(aws.s3, BUCKET), data_config, sleep=lambda _: None)
+    connection = FakeConnection()
+    connector_sink = RedshiftSink(
+        lambda **_: connection, JobStore(aws.s3, BUCKET), connector_config, {"database": "dev"}
+    )
+    sales = expected_sql('"sales"."orders"', "'arn:r'")
+    # WHEN each writes a chunk
+    with Stubber(client) as stub:
+        stub.add_response(
+            "batch_execute_statement",
+            {"Id": "s-3"},
+            {"Sqls": sales, "Database": "dev", "WorkgroupName": "sales-wg", "StatementName": ANY},
+        )
+        stub.add_response("describe_statement", {"Id": "s-3", "Status": "FINISHED"}, {"Id": "s-3"})
+        data_sink.write(JOB, 1, ROWS)
+        stub.assert_no_pending_responses()
+    connector_sink.write(JOB, 1, ROWS)
+    # THEN both load into "sales"."orders" (the Stubber compared the Data API's SQL), and the
+    # results link names the schema
+    expected_connector = expected_sql('"sales"."orders"', "default")  # no COPY role: default role
+    assert connection.log == [*expected_connector, "COMMIT", "close"]
+    assert data_sink.results_location(JOB) == f"redshift://dev/sales.orders?job_id={JOB}"
+    assert connector_sink.results_location(JOB) == f"redshift://dev/sales.orders?job_id={JOB}"
+
+
+def test_redshift_sql_quotes_identifiers_and_defaults_the_copy_role() -> None:
+    # GIVEN names that would end the statement if pasted into SQL unquoted
+    target = qualified_table('we"ird', 'x"; DROP TABLE users; --')
+    # WHEN the load statements are built without a COPY role ARN
+    sqls = load_statements(target, 7, "s3://b/k", None)
+    # THEN each name stays one delimited identifier, and COPY uses the default role
+    assert target == '"we""ird"."x""; DROP TABLE users; --"'
+    assert sqls[0] == f"CREATE TEMP TABLE async_jobs_stage_7 (LIKE {target})"
+    assert sqls[1].endswith("IAM_ROLE default FORMAT AS JSON 'auto'")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from async_jobs import model
-from async_jobs.config import ConfigError, StatusConfig, SubmitConfig, WorkerConfig
+from async_jobs.config import CONFIGS, ConfigError, EnvVar, StatusConfig, SubmitConfig, WorkerConfig, _Env
 from async_jobs.identity import base_url, owner_from_event
 from async_jobs.model import JobStatus
 from async_jobs.normalize import normalize
@@ -64,6 +65,68 @@ def test_bad_config_names_the_variable(factory, env, name) -> None:
     with pytest.raises(ConfigError) as raised:
         factory.from_env(env)
     assert raised.value.name == name and name in str(raised.value)
+
+
+class RecordingEnviron(dict[str, str]):
+    """An environment that remembers which variables were looked up."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.read.add(key)
+        return super().get(key, default)
+
+
+FULL_ENV = {
+    "submit": {"STATE_BUCKET": "b", "QUEUE_URL": "q"},
+    "status": {"STATE_BUCKET": "b"},
+    "worker s3": {"STATE_BUCKET": "b", "QUEUE_URL": "q"},
+    "worker redshift_data": {
+        "STATE_BUCKET": "b",
+        "QUEUE_URL": "q",
+        "SINK": "redshift_data",
+        "REDSHIFT_TABLE": "t",
+        "REDSHIFT_DATABASE": "dev",
+        "REDSHIFT_WORKGROUP_NAME": "wg1",
+    },
+    "worker redshift": {
+        "STATE_BUCKET": "b",
+        "QUEUE_URL": "q",
+        "SINK": "redshift",
+        "REDSHIFT_TABLE": "t",
+        "REDSHIFT_HOST": "h",
+    },
+}
+
+
+@pytest.mark.parametrize("variant", sorted(FULL_ENV))
+def test_each_parser_reads_exactly_what_it_declares(variant: str) -> None:
+    # GIVEN a function's parser and a valid environment for it
+    parser = CONFIGS[variant.split(maxsplit=1)[0]]
+    environ = RecordingEnviron(FULL_ENV[variant])
+    # WHEN it parses
+    parser.from_env(environ)
+    # THEN it looked up every declared variable and nothing else, and the required ones are the
+    # ones without which it refuses to start
+    declared = parser.env_vars(environ)
+    assert environ.read == {var.name for var in declared}
+    for var in declared:
+        missing = {k: v for k, v in FULL_ENV[variant].items() if k != var.name}
+        if var.required:
+            with pytest.raises(ConfigError, match=var.name):
+                parser.from_env(missing)
+    assert {v.name for v in declared if v.required} <= set(FULL_ENV[variant])
+
+
+def test_a_parser_cannot_read_outside_its_declaration() -> None:
+    env = _Env({"X": "1", "Y": "2"}, (EnvVar("X"),))
+    assert env.optional("X") == "1"
+    with pytest.raises(LookupError, match="Y is read but not declared"):
+        env.optional("Y")
+    with pytest.raises(LookupError, match="declared optional"):
+        env.required("X")
 
 
 def test_config_error_fails_the_invocation_naming_the_variable(aws, monkeypatch) -> None:

@@ -1,4 +1,10 @@
-"""Function settings from environment variables, parsed and validated once at cold start."""
+"""Function settings from environment variables, parsed and validated once at cold start.
+
+Each config class declares the variables it reads (`env_vars()`, a tuple of `EnvVar`); its
+parser reads through an `_Env` bound to that declaration, which refuses an undeclared variable
+and takes "required" from the declaration alone. So the declaration is the function's
+environment contract, and the plan tests hold Terraform's planned environments to it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,9 @@ from typing import Any
 API_TYPES = ("rest", "http")
 AUTHORIZATIONS = ("AWS_IAM", "JWT", "COGNITO", "API_KEY", "NONE")
 SINKS = ("s3", "redshift_data", "redshift")
+REDSHIFT_SINKS = ("redshift_data", "redshift")
+# Redshift's limit on an identifier, in bytes of UTF-8.
+MAX_IDENTIFIER_BYTES = 127
 
 
 class ConfigError(ValueError):
@@ -20,20 +29,42 @@ class ConfigError(ValueError):
         self.name = name
 
 
+@dataclass(frozen=True)
+class EnvVar:
+    """One environment variable a parser reads; `required` is enforced by `_Env`."""
+
+    name: str
+    required: bool = False
+    description: str = ""
+
+
+Declaration = tuple[EnvVar, ...]
+
+
 class _Env:
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    """Reads an environment on behalf of a parser, held to that parser's declaration."""
+
+    def __init__(self, environ: Mapping[str, str], declared: Declaration) -> None:
         self._environ = environ
+        self._declared = {var.name: var for var in declared}
 
     def _raw(self, name: str) -> str | None:
+        var = self._declared.get(name)
+        if var is None:
+            # A defect in the parser, not in the configuration: reading means declaring.
+            raise LookupError(f"{name} is read but not declared")
         value = self._environ.get(name)
         if value is None or value.strip() == "":
+            if var.required:
+                raise ConfigError(name, "is required")
             return None
         return value.strip()
 
     def required(self, name: str) -> str:
+        if name in self._declared and not self._declared[name].required:
+            raise LookupError(f"{name} is read as required but declared optional")
         value = self._raw(name)
-        if value is None:
-            raise ConfigError(name, "is required")
+        assert value is not None  # _raw raised for a missing required variable
         return value
 
     def optional(self, name: str, default: str | None = None) -> str | None:
@@ -85,6 +116,33 @@ class _Env:
             raise ConfigError(name, f"expected one of {', '.join(choices)}, got {value!r}")
         return normalized
 
+    def identifier(self, name: str, default: str | None = None) -> str | None:
+        """A database identifier: quoted when used, so only its length and characters are checked."""
+        value = self.optional(name, default)
+        if value is None:
+            return None
+        if len(value.encode()) > MAX_IDENTIFIER_BYTES or not value.isprintable():
+            raise ConfigError(
+                name, f"expected at most {MAX_IDENTIFIER_BYTES} bytes of printable text, got {value!r}"
+            )
+        return value
+
+
+def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+################################################################################
+# API functions (submit, status)
+################################################################################
+
+API_ENV: Declaration = (
+    EnvVar("STATE_BUCKET", True, "bucket of job state, inputs and results"),
+    EnvVar("API_TYPE", False, "rest or http: which API Gateway event format arrives"),
+    EnvVar("AUTHORIZATION", False, "AWS_IAM, JWT, COGNITO, API_KEY or NONE: who owns a job"),
+    EnvVar("RETRY_AFTER_SECONDS", False, "Retry-After answered while a job runs"),
+)
+
 
 @dataclass(frozen=True)
 class ApiConfig:
@@ -104,9 +162,22 @@ class SubmitConfig(ApiConfig):
     max_body_bytes: int = 5 * 1024 * 1024
     upload_url_ttl_seconds: int = 3600
 
+    ENV = (
+        *API_ENV,
+        EnvVar("QUEUE_URL", True, "queue the split message goes to"),
+        EnvVar("QUEUE_FIFO", False, "true for a FIFO queue"),
+        EnvVar("MAX_RECORDS_PER_JOB", False, "413 above this many records"),
+        EnvVar("MAX_BODY_BYTES", False, "413 above this many body bytes"),
+        EnvVar("UPLOAD_URL_TTL_SECONDS", False, "lifetime of a presigned upload URL"),
+    )
+
+    @classmethod
+    def env_vars(cls, environ: Mapping[str, str] | None = None) -> Declaration:
+        return cls.ENV
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SubmitConfig:
-        env = _Env(os.environ if environ is None else environ)
+        env = _Env(_environ(environ), cls.env_vars(environ))
         return cls(
             **_api_fields(env),
             queue_url=env.required("QUEUE_URL"),
@@ -121,9 +192,18 @@ class SubmitConfig(ApiConfig):
 class StatusConfig(ApiConfig):
     errors_url_ttl_seconds: int = 3600
 
+    ENV = (
+        *API_ENV,
+        EnvVar("ERRORS_URL_TTL_SECONDS", False, "lifetime of the presigned errors link"),
+    )
+
+    @classmethod
+    def env_vars(cls, environ: Mapping[str, str] | None = None) -> Declaration:
+        return cls.ENV
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StatusConfig:
-        env = _Env(os.environ if environ is None else environ)
+        env = _Env(_environ(environ), cls.env_vars(environ))
         return cls(
             **_api_fields(env),
             errors_url_ttl_seconds=env.integer("ERRORS_URL_TTL_SECONDS", 3600, 1, 7 * 24 * 3600),
@@ -142,13 +222,23 @@ def _api_fields(env: _Env) -> dict[str, Any]:
     )
 
 
+################################################################################
+# Worker
+################################################################################
+
+
 @dataclass(frozen=True)
 class RedshiftConfig:
-    """Where the redshift sinks load: REDSHIFT_* variables (secrets by ARN, never by value)."""
+    """Where the redshift sinks load: REDSHIFT_* variables (secrets by ARN, never by value).
+
+    The target is `schema.table`, each part quoted when the SQL is built. Without a COPY role
+    ARN, COPY uses the cluster's default IAM role (`IAM_ROLE default`).
+    """
 
     table: str
-    iam_role_arn: str | None
+    copy_role_arn: str | None
     database: str | None
+    schema: str = "public"
     cluster_identifier: str | None = None
     workgroup_name: str | None = None
     db_user: str | None = None
@@ -158,35 +248,71 @@ class RedshiftConfig:
     poll_seconds: float = 0.5
     timeout_seconds: int = 600
 
+    @staticmethod
+    def env_vars(sink: str) -> Declaration:
+        """What each Redshift sink reads: the Data API addresses a cluster or workgroup by name,
+        the connector a host and port."""
+        common = (
+            EnvVar("REDSHIFT_TABLE", True, "target table (without schema)"),
+            EnvVar("REDSHIFT_SCHEMA", False, "schema of the target table; public by default"),
+            EnvVar(
+                "REDSHIFT_DATABASE",
+                sink == "redshift_data",
+                "database (the connector may take it from the secret)",
+            ),
+            EnvVar("REDSHIFT_DB_USER", False, "database user (temporary credentials)"),
+            EnvVar("REDSHIFT_SECRET_ARN", False, "Secrets Manager secret with the database credentials"),
+            EnvVar("REDSHIFT_COPY_ROLE_ARN", False, "role Redshift assumes to COPY from the state bucket"),
+        )
+        if sink == "redshift_data":
+            return (
+                *common,
+                EnvVar("REDSHIFT_CLUSTER_IDENTIFIER", False, "provisioned cluster (or a workgroup)"),
+                EnvVar("REDSHIFT_WORKGROUP_NAME", False, "Redshift Serverless workgroup (or a cluster)"),
+                EnvVar("REDSHIFT_TIMEOUT_SECONDS", False, "how long one load may run"),
+            )
+        return (
+            *common,
+            EnvVar("REDSHIFT_HOST", False, "cluster endpoint (or the secret's host)"),
+            EnvVar("REDSHIFT_PORT", False, "cluster port; 5439 by default"),
+        )
+
     @classmethod
     def from_env(cls, env: _Env, sink: str) -> RedshiftConfig:
-        table = env.required("REDSHIFT_TABLE")
-        if not all(part.replace("_", "").isalnum() for part in table.split(".")) or table.count(".") > 1:
+        table = env.identifier("REDSHIFT_TABLE")
+        assert table is not None  # declared required
+        if "." in table:
             raise ConfigError(
-                "REDSHIFT_TABLE", f"expected [schema.]table of letters, digits and _, got {table!r}"
+                "REDSHIFT_TABLE",
+                f"expected a table name without schema, got {table!r}; set the schema in "
+                "REDSHIFT_SCHEMA (sink.redshift.schema)",
             )
-        config = cls(
-            table=table,
-            iam_role_arn=env.optional("REDSHIFT_IAM_ROLE_ARN"),
-            database=env.optional("REDSHIFT_DATABASE"),
-            cluster_identifier=env.optional("REDSHIFT_CLUSTER_IDENTIFIER"),
-            workgroup_name=env.optional("REDSHIFT_WORKGROUP_NAME"),
-            db_user=env.optional("REDSHIFT_DB_USER"),
-            secret_arn=env.optional("REDSHIFT_SECRET_ARN"),
-            host=env.optional("REDSHIFT_HOST"),
-            port=env.integer("REDSHIFT_PORT", 5439, 1, 65535),
-            timeout_seconds=env.integer("REDSHIFT_TIMEOUT_SECONDS", 600, 1, 900),
-        )
-        if config.iam_role_arn is None:
-            raise ConfigError("REDSHIFT_IAM_ROLE_ARN", "is required for COPY from the state bucket")
+        common: dict[str, Any] = {
+            "table": table,
+            "schema": env.identifier("REDSHIFT_SCHEMA", "public"),
+            "copy_role_arn": env.optional("REDSHIFT_COPY_ROLE_ARN"),
+            "database": env.optional("REDSHIFT_DATABASE"),
+            "db_user": env.optional("REDSHIFT_DB_USER"),
+            "secret_arn": env.optional("REDSHIFT_SECRET_ARN"),
+        }
         if sink == "redshift_data":
+            config = cls(
+                **common,
+                cluster_identifier=env.optional("REDSHIFT_CLUSTER_IDENTIFIER"),
+                workgroup_name=env.optional("REDSHIFT_WORKGROUP_NAME"),
+                timeout_seconds=env.integer("REDSHIFT_TIMEOUT_SECONDS", 600, 1, 900),
+            )
             if not (config.cluster_identifier or config.workgroup_name):
                 raise ConfigError(
                     "REDSHIFT_CLUSTER_IDENTIFIER", "or REDSHIFT_WORKGROUP_NAME is required for redshift_data"
                 )
-            if config.database is None:
-                raise ConfigError("REDSHIFT_DATABASE", "is required for redshift_data")
-        if sink == "redshift" and config.host is None and config.secret_arn is None:
+            return config
+        config = cls(
+            **common,
+            host=env.optional("REDSHIFT_HOST"),
+            port=env.integer("REDSHIFT_PORT", 5439, 1, 65535),
+        )
+        if config.host is None and config.secret_arn is None:
             raise ConfigError("REDSHIFT_HOST", "or REDSHIFT_SECRET_ARN (with host) is required for redshift")
         return config
 
@@ -205,9 +331,28 @@ class WorkerConfig:
     record_processor: str | None = None
     redshift: RedshiftConfig | None = field(default=None)
 
+    ENV = (
+        EnvVar("STATE_BUCKET", True, "bucket of job state, inputs and results"),
+        EnvVar("QUEUE_URL", True, "queue of split and chunk messages"),
+        EnvVar("QUEUE_FIFO", False, "true for a FIFO queue"),
+        EnvVar("CHUNK_SIZE", False, "records per chunk"),
+        EnvVar("PROGRESS_EVERY", False, "records between progress updates inside a chunk"),
+        EnvVar("TOLERATED_FAILURE_PERCENT", False, "failed share that still ends completed_with_errors"),
+        EnvVar("MAX_RECEIVE_COUNT", False, "the queue's redrive maxReceiveCount"),
+        EnvVar("SINK", False, "s3, redshift_data or redshift"),
+        EnvVar("RECORD_SCHEMA_KEY", False, "state bucket key of the records' JSON Schema"),
+        EnvVar("RECORD_PROCESSOR", False, "module:function applied to each record"),
+    )
+
+    @classmethod
+    def env_vars(cls, environ: Mapping[str, str] | None = None) -> Declaration:
+        """The worker's variables, with the chosen sink's (SINK decides which apply)."""
+        sink = _Env(_environ(environ), cls.ENV).choice("SINK", "s3", SINKS)
+        return cls.ENV + (RedshiftConfig.env_vars(sink) if sink in REDSHIFT_SINKS else ())
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerConfig:
-        env = _Env(os.environ if environ is None else environ)
+        env = _Env(_environ(environ), cls.env_vars(environ))
         sink = env.choice("SINK", "s3", SINKS)
         processor = env.optional("RECORD_PROCESSOR")
         if processor is not None and (processor.count(":") != 1 or not all(processor.split(":"))):
@@ -223,5 +368,13 @@ class WorkerConfig:
             sink=sink,
             record_schema_key=env.optional("RECORD_SCHEMA_KEY"),
             record_processor=processor,
-            redshift=RedshiftConfig.from_env(env, sink) if sink != "s3" else None,
+            redshift=RedshiftConfig.from_env(env, sink) if sink in REDSHIFT_SINKS else None,
         )
+
+
+# The parser of each function's environment, by function name (as in functions/<name>/).
+CONFIGS: dict[str, type[SubmitConfig] | type[StatusConfig] | type[WorkerConfig]] = {
+    "submit": SubmitConfig,
+    "status": StatusConfig,
+    "worker": WorkerConfig,
+}

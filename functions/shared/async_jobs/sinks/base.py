@@ -35,17 +35,28 @@ def _literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def load_statements(table: str, chunk: int, s3_uri: str, iam_role_arn: str) -> list[str]:
+def quote_identifier(name: str) -> str:
+    """A delimited identifier: whatever the name holds, it stays one name in the SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified_table(schema: str, table: str) -> str:
+    return f"{quote_identifier(schema)}.{quote_identifier(table)}"
+
+
+def load_statements(table: str, chunk: int, s3_uri: str, copy_role_arn: str | None) -> list[str]:
     """COPY the staged chunk into a temporary table, then replace its keys in the target.
 
-    DELETE + INSERT on (job_id, record_index) inside one transaction: loading the same chunk
-    again leaves exactly one row per key.
+    ``table`` is the quoted, schema-qualified target (``qualified_table``). DELETE + INSERT on
+    (job_id, record_index) inside one transaction: loading the same chunk again leaves exactly
+    one row per key. Without a role ARN, COPY uses the cluster's default IAM role.
     """
     stage = f"async_jobs_stage_{chunk}"
+    role = "default" if copy_role_arn is None else _literal(copy_role_arn)
     return [
         f"CREATE TEMP TABLE {stage} (LIKE {table})",
         f"COPY {stage} (job_id, record_index, record) FROM {_literal(s3_uri)} "
-        f"IAM_ROLE {_literal(iam_role_arn)} FORMAT AS JSON 'auto'",
+        f"IAM_ROLE {role} FORMAT AS JSON 'auto'",
         f"DELETE FROM {table} USING {stage} "
         f"WHERE {table}.job_id = {stage}.job_id AND {table}.record_index = {stage}.record_index",
         f"INSERT INTO {table} (job_id, record_index, record) "

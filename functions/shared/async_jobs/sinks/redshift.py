@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from async_jobs.config import RedshiftConfig
-from async_jobs.sinks.base import Row, load_statements, staged_ndjson
+from async_jobs.sinks.base import Row, load_statements, qualified_table, staged_ndjson
 from async_jobs.store import JobStore, Keys
 
 Connect = Callable[..., Any]
@@ -45,7 +45,7 @@ class RedshiftSink:
         self._connection: Any | None = None
 
     def results_location(self, job_id: str) -> str:
-        return f"redshift://{self._settings.get('database')}/{self._config.table}?job_id={job_id}"
+        return f"redshift://{self._settings.get('database')}/{self._config.schema}.{self._config.table}?job_id={job_id}"
 
     def _conn(self) -> Any:
         if self._connection is None:
@@ -57,9 +57,8 @@ class RedshiftSink:
             return
         key = Keys.staging(job_id, chunk)
         self._store.put(key, staged_ndjson(job_id, rows))
-        sqls = load_statements(
-            self._config.table, chunk, f"s3://{self._store.bucket}/{key}", str(self._config.iam_role_arn)
-        )
+        target = qualified_table(self._config.schema, self._config.table)
+        sqls = load_statements(target, chunk, f"s3://{self._store.bucket}/{key}", self._config.copy_role_arn)
         connection = self._conn()
         cursor = connection.cursor()
         try:

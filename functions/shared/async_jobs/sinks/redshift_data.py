@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from async_jobs.config import RedshiftConfig
-from async_jobs.sinks.base import Row, SinkError, load_statements, staged_ndjson
+from async_jobs.sinks.base import Row, SinkError, load_statements, qualified_table, staged_ndjson
 from async_jobs.store import JobStore, Keys
 
 _DONE = ("FINISHED",)
@@ -31,7 +31,9 @@ class RedshiftDataSink:
         self._clock = clock
 
     def results_location(self, job_id: str) -> str:
-        return f"redshift://{self._config.database}/{self._config.table}?job_id={job_id}"
+        return (
+            f"redshift://{self._config.database}/{self._config.schema}.{self._config.table}?job_id={job_id}"
+        )
 
     def _target(self) -> dict[str, str]:
         config = self._config
@@ -51,9 +53,8 @@ class RedshiftDataSink:
             return
         key = Keys.staging(job_id, chunk)
         self._store.put(key, staged_ndjson(job_id, rows))
-        sqls = load_statements(
-            self._config.table, chunk, f"s3://{self._store.bucket}/{key}", str(self._config.iam_role_arn)
-        )
+        target = qualified_table(self._config.schema, self._config.table)
+        sqls = load_statements(target, chunk, f"s3://{self._store.bucket}/{key}", self._config.copy_role_arn)
         statement = self._client.batch_execute_statement(
             Sqls=sqls, StatementName=f"async-jobs-{chunk}", **self._target()
         )
