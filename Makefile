@@ -27,7 +27,6 @@ export TF_CLI_CONFIG_FILE := $(TF_HOME)/terraformrc
 else ifeq ($(wildcard $(TF_CLI_CONFIG_FILE)),)
 unexport TF_CLI_CONFIG_FILE
 endif
-export PYTHONPATH := $(CURDIR)/functions/shared:$(CURDIR)/functions/local
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help
@@ -36,10 +35,13 @@ help: ## Show the targets
 
 ##### Set-up
 
-$(VENV)/.stamp: requirements-dev.txt
+# The project itself goes in editable: async_jobs, async_jobs_local and async_jobs_tools import
+# from their source folders (pyproject.toml), with no PYTHONPATH.
+$(VENV)/.stamp: requirements-dev.txt pyproject.toml
 	@$(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
 	@$(PY) -m pip install --quiet -r requirements-dev.txt
+	@$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
 $(CHECKOV_VENV)/.stamp: requirements-checkov.txt
@@ -69,11 +71,14 @@ ifneq ($(TF_PLUGIN_MIRROR),)
 endif
 
 .PHONY: lock
-lock: ## Re-pin requirements-dev.txt and requirements-checkov.txt
+lock: ## Re-pin requirements-dev.txt, the functions' requirements.txt and requirements-checkov.txt
 	@rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	@.venv-lock/bin/pip install --quiet -r requirements-dev.in
+	@# setuptools is a runtime dependency of redshift-connector: resolve it too, not the venv's seed
+	@.venv-lock/bin/pip install --quiet --upgrade setuptools -r requirements-dev.in
 	@{ echo "# Pinned closure of requirements-dev.in (make lock). Do not edit by hand."; \
-	  .venv-lock/bin/pip freeze; } > requirements-dev.txt
+	  .venv-lock/bin/pip freeze --all --exclude pip; } > requirements-dev.txt
+	@# one resolution: each function pins its requirements.in's closure within the one above
+	@.venv-lock/bin/python functions/lock.py
 	@rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	@.venv-lock/bin/pip install --quiet checkov
 	@{ echo "# Pinned closure of checkov (make lock); a venv of its own keeps its many pins apart."; \
@@ -118,7 +123,7 @@ lint: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp terraformrc ## ruff, mypy, terraform
 	  $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework terraform -d $$dir; done
 
 .PHONY: unit
-unit: $(VENV)/.stamp ## Python unit tests (moto mock_aws, no network)
+unit: $(VENV)/.stamp build ## Python unit tests (moto mock_aws, no network) and package imports
 	@$(PY) -m pytest tests/unit
 
 .PHONY: plan

@@ -7,7 +7,6 @@ to the API over real HTTP on 127.0.0.1.
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,9 +15,6 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-for path in (ROOT / "functions" / "local", ROOT / "functions" / "shared"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
 
 from async_jobs_local import JobsClient, LocalStack  # noqa: E402
 

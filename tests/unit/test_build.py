@@ -1,18 +1,15 @@
 """functions/build.py: zips are byte-for-byte reproducible whatever the files' times, modes and
-the building interpreter's path."""
+the building interpreter's path, and each holds only the shared modules its handler imports."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("build_tool", ROOT / "functions" / "build.py")
-assert spec and spec.loader
-build = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(build)
+import pytest
+
+from async_jobs_tools import build
 
 
 def staging(root: Path, interpreter: str, mtime: int, mode: int) -> Path:
@@ -55,3 +52,34 @@ def test_zip_is_identical_across_times_modes_and_build_paths(tmp_path: Path) -> 
     assert record == "pkg/__init__.py,sha256=abc,10\n"
     assert {i.date_time for i in infos} == {build.FIXED_DATE}
     assert {i.external_attr >> 16 for i in infos} == {0o100644}
+
+
+API_ONLY = {
+    "async_jobs/web.py",
+    "async_jobs/service.py",
+    "async_jobs/identity.py",
+    "async_jobs/wiring/api.py",
+}
+WORKER_ONLY = {
+    "async_jobs/engine.py",
+    "async_jobs/records.py",
+    "async_jobs/sinks/__init__.py",
+    "async_jobs/sinks/redshift.py",
+    "async_jobs/wiring/worker.py",
+}
+
+
+@pytest.mark.parametrize(
+    ("function", "ships", "leaves_out"),
+    [("submit", API_ONLY, WORKER_ONLY), ("status", API_ONLY, WORKER_ONLY), ("worker", WORKER_ONLY, API_ONLY)],
+)
+def test_each_function_ships_only_the_shared_modules_it_imports(
+    function: str, ships: set[str], leaves_out: set[str]
+) -> None:
+    # WHEN the shared sources of a function are collected from its handler's imports
+    files = {p.relative_to(build.SHARED_DIR).as_posix() for p in build.shared_sources(function)}
+    # THEN its own side is there with the package markers, the other side is not
+    assert (
+        ships | {"async_jobs/__init__.py", "async_jobs/wiring/__init__.py", "async_jobs/config.py"} <= files
+    )
+    assert not files & leaves_out
