@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-from async_jobs_local import JobsClient, LocalStack  # noqa: E402
+from async_jobs_local import JobsClient, LocalDeployment  # noqa: E402
 
 TERMINAL = {"succeeded", "completed_with_errors", "failed", "cancelled", "expired"}
 
@@ -31,9 +31,9 @@ def _require_tools() -> None:
         pytest.fail(f"dist/{missing[0]}.zip is missing: run `make build`")
 
 
-def start_stack(example: str, **kwargs: Any) -> Iterator[LocalStack]:
+def start_stack(example: str, **kwargs: Any) -> Iterator[LocalDeployment]:
     _require_tools()
-    stack = LocalStack(ROOT / "examples" / example, port=0, **kwargs)
+    stack = LocalDeployment(ROOT / "examples" / example, port=0, **kwargs)
     stack.start()
     try:
         yield stack
@@ -42,12 +42,12 @@ def start_stack(example: str, **kwargs: Any) -> Iterator[LocalStack]:
 
 
 @pytest.fixture(scope="module")
-def local_stack() -> Iterator[LocalStack]:
+def local_stack() -> Iterator[LocalDeployment]:
     yield from start_stack("local")
 
 
 @pytest.fixture(scope="module")
-def complete_stack() -> Iterator[LocalStack]:
+def complete_stack() -> Iterator[LocalDeployment]:
     yield from start_stack("complete")
 
 
@@ -75,7 +75,7 @@ def wait_terminal(client: JobsClient, job_id: str, timeout: float = 90.0) -> dic
     return wait_for(terminal, timeout=timeout, what=f"job {job_id} to end")  # type: ignore[no-any-return]
 
 
-def queue_depth(stack: LocalStack, queue_url: str) -> int:
+def queue_depth(stack: LocalDeployment, queue_url: str) -> int:
     attributes = stack.client("sqs").get_queue_attributes(
         QueueUrl=queue_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
@@ -85,7 +85,7 @@ def queue_depth(stack: LocalStack, queue_url: str) -> int:
     )
 
 
-def s3_keys(stack: LocalStack, prefix: str) -> list[str]:
+def s3_keys(stack: LocalDeployment, prefix: str) -> list[str]:
     s3 = stack.client("s3")
     bucket = stack.outputs["state_bucket_name"]
     keys: list[str] = []
@@ -94,11 +94,11 @@ def s3_keys(stack: LocalStack, prefix: str) -> list[str]:
     return keys
 
 
-def s3_lines(stack: LocalStack, key: str) -> list[str]:
+def s3_lines(stack: LocalDeployment, key: str) -> list[str]:
     body = stack.client("s3").get_object(Bucket=stack.outputs["state_bucket_name"], Key=key)["Body"].read()
     return [line for line in body.decode().splitlines() if line.strip()]
 
 
-def assert_nothing_left(stack: LocalStack) -> None:
+def assert_nothing_left(stack: LocalDeployment) -> None:
     leftovers = {kind: names for kind, names in stack.inventory().items() if names}
     assert leftovers == {}, f"terraform destroy left resources behind: {leftovers}"

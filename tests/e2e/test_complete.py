@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from async_jobs_local import JobsClient, LocalStack
+from async_jobs_local import JobsClient, LocalDeployment
 from async_jobs_local.demo import unsigned_jwt
 
 from .conftest import assert_nothing_left, s3_keys, s3_lines, wait_terminal
@@ -13,11 +13,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def stack(complete_stack: LocalStack) -> LocalStack:
+def stack(complete_stack: LocalDeployment) -> LocalDeployment:
     return complete_stack
 
 
-def caller(stack: LocalStack, sub: str) -> JobsClient:
+def caller(stack: LocalDeployment, sub: str) -> JobsClient:
     # The local API Gateway reads the Cognito token's claims without verifying its signature.
     return JobsClient(stack.url, bearer=unsigned_jwt({"sub": sub, "token_use": "id"}))
 
@@ -26,7 +26,7 @@ def valid(index: int) -> dict[str, object]:
     return {"id": f"c{index}", "email": f"user{index}@example.com"}
 
 
-def test_outputs_describe_the_deployment(stack: LocalStack) -> None:
+def test_outputs_describe_the_deployment(stack: LocalDeployment) -> None:
     # examples/complete outputs a subset; the runtime reads the rest from the deployed resources
     assert stack.outputs["api_type"] == "rest"
     assert stack.outputs["api_authorization"] == "COGNITO"
@@ -35,17 +35,17 @@ def test_outputs_describe_the_deployment(stack: LocalStack) -> None:
     assert stack.outputs["record_schema_key"]
 
 
-def test_second_plan_has_no_changes(stack: LocalStack) -> None:
+def test_second_plan_has_no_changes(stack: LocalDeployment) -> None:
     assert stack.plan_has_changes() is False
 
 
-def test_a_request_without_token_is_unauthorized(stack: LocalStack) -> None:
+def test_a_request_without_token_is_unauthorized(stack: LocalDeployment) -> None:
     response = JobsClient(stack.url).submit([valid(1)])
     assert response.status == 401
     assert response.json() == {"message": "Unauthorized"}
 
 
-def test_invalid_records_are_reported(stack: LocalStack) -> None:
+def test_invalid_records_are_reported(stack: LocalDeployment) -> None:
     # GIVEN 1,000 records of which 5 break the record schema (tolerated failures: 1 %)
     alice = caller(stack, "alice")
     records = [valid(i) for i in range(1000)]
@@ -70,7 +70,7 @@ def test_invalid_records_are_reported(stack: LocalStack) -> None:
     assert sum(len(s3_lines(stack, key)) for key in results) == 995
 
 
-def test_another_callers_job_is_not_found(stack: LocalStack) -> None:
+def test_another_callers_job_is_not_found(stack: LocalDeployment) -> None:
     alice, bob = caller(stack, "alice"), caller(stack, "bob")
     job_id = alice.submit([valid(1), valid(2)]).json()["job_id"]
     assert bob.get(job_id).status == 404
@@ -79,6 +79,6 @@ def test_another_callers_job_is_not_found(stack: LocalStack) -> None:
     assert wait_terminal(alice, job_id)["status"] == "succeeded"
 
 
-def test_destroy_leaves_nothing_behind(stack: LocalStack) -> None:
+def test_destroy_leaves_nothing_behind(stack: LocalDeployment) -> None:
     stack.destroy()
     assert_nothing_left(stack)

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from async_jobs_local import JobsClient, LocalStack
+from async_jobs_local import JobsClient, LocalDeployment
 
 from .conftest import assert_nothing_left, queue_depth, s3_keys, s3_lines, wait_for, wait_terminal
 
@@ -17,12 +17,12 @@ ROUTES = {"POST /jobs", "POST /jobs/uploads", "GET /jobs/{job_id}", "DELETE /job
 
 
 @pytest.fixture(scope="module")
-def stack(local_stack: LocalStack) -> LocalStack:
+def stack(local_stack: LocalDeployment) -> LocalDeployment:
     return local_stack
 
 
 @pytest.fixture(scope="module")
-def client(stack: LocalStack) -> JobsClient:
+def client(stack: LocalDeployment) -> JobsClient:
     return JobsClient(stack.url)
 
 
@@ -30,7 +30,7 @@ def records(count: int, start: int = 0) -> list[dict[str, object]]:
     return [{"id": f"r{i}", "email": f"u{i}@example.com", "n": i} for i in range(start, start + count)]
 
 
-def test_outputs_describe_the_deployment(stack: LocalStack) -> None:
+def test_outputs_describe_the_deployment(stack: LocalDeployment) -> None:
     # GIVEN the applied example WHEN its outputs are read THEN they carry what the runtime plays
     outputs = stack.outputs
     assert outputs["api_type"] == "rest"
@@ -47,11 +47,11 @@ def test_outputs_describe_the_deployment(stack: LocalStack) -> None:
     assert redrive["deadLetterTargetArn"] == outputs["dlq_arn"]
 
 
-def test_second_plan_has_no_changes(stack: LocalStack) -> None:
+def test_second_plan_has_no_changes(stack: LocalDeployment) -> None:
     assert stack.plan_has_changes() is False
 
 
-def test_job_runs_to_success_over_http(stack: LocalStack, client: JobsClient) -> None:
+def test_job_runs_to_success_over_http(stack: LocalDeployment, client: JobsClient) -> None:
     # GIVEN 2,500 records WHEN they are submitted THEN 202 at once, and the job ends succeeded
     response = client.submit(records(2500), metadata={"batch": "e2e"})
     assert response.status == 202, response.body
@@ -99,7 +99,7 @@ def test_unknown_route_and_job(client: JobsClient) -> None:
     assert client.get("not-a-uuid").status == 400
 
 
-def test_cancel_before_any_chunk_starts(stack: LocalStack, client: JobsClient) -> None:
+def test_cancel_before_any_chunk_starts(stack: LocalDeployment, client: JobsClient) -> None:
     # GIVEN a job whose messages are not yet delivered (the mapping is paused)
     stack.pause_event_source()
     try:
@@ -117,7 +117,7 @@ def test_cancel_before_any_chunk_starts(stack: LocalStack, client: JobsClient) -
     assert client.cancel(job["job_id"]).status == 409
 
 
-def test_poison_message_ends_in_the_dlq_and_its_job_still_ends(stack: LocalStack, client: JobsClient) -> None:
+def test_poison_message_ends_in_the_dlq_and_its_job_still_ends(stack: LocalDeployment, client: JobsClient) -> None:
     # GIVEN a job whose input object is lost before the worker splits it (every receive fails)
     sqs = stack.client("sqs")
     queue_url = stack.outputs["queue_url"]
@@ -153,6 +153,6 @@ def test_poison_message_ends_in_the_dlq_and_its_job_still_ends(stack: LocalStack
     assert stack.event_source.stats.failed_messages >= max_receive_count
 
 
-def test_destroy_leaves_nothing_behind(stack: LocalStack) -> None:
+def test_destroy_leaves_nothing_behind(stack: LocalDeployment) -> None:
     stack.destroy()
     assert_nothing_left(stack)

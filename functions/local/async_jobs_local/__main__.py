@@ -12,7 +12,8 @@ from pathlib import Path
 from types import FrameType
 
 from .demo import run_demo
-from .stack import DEFAULT_EXAMPLE, LocalStack, StackError
+from .deployment import DEFAULT_EXAMPLE, DeploymentError, LocalDeployment
+from .packages import PackageBuildError
 from .terraform import TerraformError
 
 log = logging.getLogger("async_jobs_local")
@@ -41,7 +42,7 @@ def _ignore_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def _print_banner(stack: LocalStack) -> None:
+def _print_banner(stack: LocalDeployment) -> None:
     outputs = stack.outputs
     auth = stack.gateway.authorization if stack.gateway else "NONE"
     header = ""
@@ -54,13 +55,15 @@ def _print_banner(stack: LocalStack) -> None:
         header = " \\\n    -H 'x-api-key: <an API key value of the deployed API>'"
     elif auth in ("JWT", "COGNITO"):
         header = " \\\n    -H 'Authorization: Bearer <a JWT; claims are read, not verified>'"
+    admin = "AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}".format(*stack.admin_credentials())
     print(
         f"""
 async-jobs is running locally ({stack.example_dir.name}, {outputs.get("api_type", "rest")} API, \
 authorization {auth}).
 
   API          {stack.url}   (also {stack.stage_url})
-  moto         {stack.endpoint_url}   (AWS_ENDPOINT_URL for the aws CLI / boto3)
+  moto         {stack.endpoint_url}   (AWS_ENDPOINT_URL; IAM enforced: use the credentials below)
+  credentials  {admin}
   state bucket {outputs.get("state_bucket_name")}
   logs         {stack.log_dir}
 
@@ -72,12 +75,15 @@ Ctrl-C stops it (terraform destroy, then everything shuts down).
 """,
         flush=True,
     )
+    for name, error in stack.init_errors.items():
+        # The deployment stands, as on AWS, but every call of this function fails: say so loudly.
+        print(f"ERROR: {name} cannot start: {error}; its invocations fail (502 on the API)", flush=True)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _install_signal_handlers(stop)
-    stack = LocalStack(args.example, port=args.port, host=args.host)
+    stack = LocalDeployment(args.example, port=args.port, host=args.host)
     try:
         stack.start()
         _print_banner(stack)
@@ -136,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         log.setLevel(logging.WARNING if args.command == "demo" else logging.INFO)
     try:
         return cmd_up(args) if args.command == "up" else cmd_demo(args)
-    except (StackError, TerraformError) as exc:
+    except (DeploymentError, PackageBuildError, TerraformError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

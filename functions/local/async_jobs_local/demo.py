@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .client import JobsClient
-from .stack import LocalStack
+from .deployment import LocalDeployment
 
 TERMINAL = {"succeeded", "completed_with_errors", "failed", "cancelled", "expired"}
 DEMO_ACCESS_KEY = "AKIDLOCALDEMO0001"
@@ -27,7 +27,7 @@ def unsigned_jwt(claims: dict[str, Any]) -> str:
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
 
 
-def client_for(stack: LocalStack, identity: str = "demo") -> JobsClient:
+def client_for(stack: LocalDeployment, identity: str = "demo") -> JobsClient:
     """A client of the stack's API with credentials its authorization accepts, as ``identity``."""
     auth = stack.gateway.authorization if stack.gateway else "NONE"
     if auth == "AWS_IAM":
@@ -75,7 +75,7 @@ class Progress:
             self.stream.write("\n")
 
 
-def count_results(stack: LocalStack, bucket: str, prefix: str) -> tuple[int, int]:
+def count_results(stack: LocalDeployment, bucket: str, prefix: str) -> tuple[int, int]:
     s3 = stack.client("s3")
     objects = records = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -86,7 +86,7 @@ def count_results(stack: LocalStack, bucket: str, prefix: str) -> tuple[int, int
     return objects, records
 
 
-def report_results(stack: LocalStack, job_id: str) -> None:
+def report_results(stack: LocalDeployment, job_id: str) -> None:
     bucket = str(stack.outputs.get("state_bucket_name"))
     prefix = f"jobs/{job_id}/results/"
     objects, result_records = count_results(stack, bucket, prefix)
@@ -106,7 +106,7 @@ def run_demo(
     started = time.monotonic()
     print(f"async-jobs local demo: {records:,} records", flush=True)
     print("  starting moto, terraform apply ...", flush=True)
-    stack = LocalStack(example, port=port, host=host)
+    stack = LocalDeployment(example, port=port, host=host)
     timings: dict[str, float] = {}
     job: dict[str, Any] = {}
     try:
@@ -117,6 +117,8 @@ def run_demo(
             f"(apply {stack.timings.get('apply', 0):.1f}s); API on {stack.url}",
             flush=True,
         )
+        for name, error in stack.init_errors.items():
+            print(f"  ERROR: {name} cannot start: {error}", file=sys.stderr, flush=True)
         client = client_for(stack)
         t = time.monotonic()
         response = client.submit(demo_records(records), metadata={"source": "async_jobs_local demo"})

@@ -1,16 +1,17 @@
-"""Lambda execution environments as local processes.
+"""One Lambda execution environment as a local process, running the function's package as shipped.
 
-Each function runs in its own child process, one invocation at a time, like a Lambda execution
-environment: the process starts with exactly the deployed function's environment variables
-(plus the runtime's own, and the moto endpoint), imports the handler once (cold start) and then
-serves invocations. A pool keeps idle environments warm and starts more under concurrent load.
+The process is ``python -I -S runtime_loop.py``: its ``sys.path`` is the function's unpacked
+package (built by ``functions/build.py --host``) and the standard library, nothing else, so a
+module the package lacks fails here as it fails on Lambda. Its environment is exactly the
+deployed function's variables plus the runtime's own (region, endpoint, and temporary
+credentials of the function's execution role). It imports the handler once (cold start) and
+then serves one invocation at a time.
 
 Why processes rather than threads: the handlers read their configuration and build their
-clients once, at import; the shared ``async_jobs`` package and Powertools keep module-level
-singletons. In one interpreter the three functions would share those and one ``os.environ``.
-A process per environment gives each function its own environment and module instances, and
-lets a handler that overruns its timeout be stopped for real (the process is killed, as Lambda
-does), which a thread could not be.
+clients once, at import; the ``async_jobs`` package and Powertools keep module-level
+singletons. A process per environment gives each function its own environment, modules and
+credentials, and lets a handler that overruns its timeout be stopped for real (the process is
+killed, as Lambda does), which a thread could not be.
 """
 
 from __future__ import annotations
@@ -20,22 +21,38 @@ import os
 import select
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .bootstrap import read_frame, write_frame
+from .runtime_loop import read_frame, write_frame
 
 log = logging.getLogger("async_jobs_local")
 
 # Process-level variables a child keeps from the parent; everything else comes from the function.
-_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "PYTHONDONTWRITEBYTECODE")
-BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
+RUNTIME_LOOP = Path(__file__).with_name("runtime_loop.py")
 INIT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Temporary credentials of an execution role, as Lambda hands them to an environment."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: float  # epoch seconds
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+            "AWS_SESSION_TOKEN": self.session_token,
+        }
 
 
 @dataclass(frozen=True)
@@ -44,16 +61,17 @@ class FunctionSpec:
 
     name: str
     handler: str  # "module.function", as in the deployed configuration
-    code_dir: Path  # holds <module>.py
-    library_paths: tuple[Path, ...]  # e.g. functions/shared (the async_jobs package)
+    code_dir: Path  # the function's unpacked package: its whole sys.path besides the stdlib
     environment: Mapping[str, str]  # deployed Environment.Variables
     timeout: float  # seconds, deployed Timeout
     memory_mb: int = 128
-    runtime_environment: Mapping[str, str] = field(default_factory=dict)  # endpoint, creds, region
+    runtime_environment: Mapping[str, str] = field(default_factory=dict)  # endpoint, region
+    credentials: Callable[[], Credentials] | None = None  # the execution role's, fresh on each call
     log_path: Path | None = None
     arn: str = ""
+    role: str = ""
 
-    def process_environment(self) -> dict[str, str]:
+    def process_environment(self, credentials: Credentials | None) -> dict[str, str]:
         env = {key: os.environ[key] for key in _INHERITED if key in os.environ}
         env.update(
             {
@@ -67,6 +85,8 @@ class FunctionSpec:
             }
         )
         env.update(self.runtime_environment)
+        if credentials is not None:
+            env.update(credentials.environment())
         env.update(self.environment)
         # No X-Ray daemon locally: keep the tracer quiet (it is a no-op outside Lambda anyway).
         env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
@@ -93,19 +113,38 @@ class FunctionTimeout(InvocationError):
         )
 
 
+class FunctionThrottled(InvocationError):
+    """Lambda's TooManyRequestsException: every environment the function may have is busy."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        super().__init__(
+            {
+                "errorType": "TooManyRequestsException",
+                "errorMessage": f"{name}: rate exceeded (concurrency limit {limit})",
+            }
+        )
+
+
+class InitError(InvocationError):
+    """The function's init phase failed (e.g. Runtime.ImportModuleError)."""
+
+
 class Sandbox:
     """One execution environment: a child process serving one invocation at a time."""
 
     def __init__(self, spec: FunctionSpec) -> None:
         self.spec = spec
+        credentials = spec.credentials() if spec.credentials else None
+        self.credentials_expire_at = credentials.expiration if credentials else float("inf")
         log_file = spec.log_path.open("ab") if spec.log_path else None
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-u", str(BOOTSTRAP)],
+                [sys.executable, "-I", "-S", "-u", str(RUNTIME_LOOP)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log_file,
-                env=spec.process_environment(),
+                env=spec.process_environment(credentials),
+                cwd=spec.code_dir,
                 bufsize=0,
                 close_fds=True,
             )
@@ -126,7 +165,6 @@ class Sandbox:
                 "handler": spec.handler,
                 "memory_mb": spec.memory_mb,
                 "code_dir": str(spec.code_dir),
-                "library_paths": [str(path) for path in spec.library_paths],
             },
         )
 
@@ -137,33 +175,42 @@ class Sandbox:
         reply: dict[str, Any] = read_frame(self._replies)
         return reply
 
-    def _wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float = INIT_TIMEOUT) -> None:
+        """Wait for the init phase; InitError (logged, naming the function) if it failed."""
         if self._ready is not None:
             if self._init_error:
-                raise InvocationError(self._init_error)
+                raise InitError(self._init_error)
             return
         try:
             reply = self._receive(timeout)
         except (EOFError, OSError):
             reply = {
                 "kind": "init_error",
-                "payload": {"errorType": "Runtime.ExitError", "errorMessage": "exited"},
+                "payload": {"errorType": "Runtime.ExitError", "errorMessage": "exited during init"},
             }
         if reply is None:
             self.kill()
-            raise InvocationError(
-                {"errorType": "Runtime.InitTimeout", "errorMessage": f"{self.spec.name}: init timed out"}
-            )
+            reply = {
+                "kind": "init_error",
+                "payload": {"errorType": "Runtime.InitTimeout", "errorMessage": "init timed out"},
+            }
         self._ready = reply["kind"] == "ready"
         if not self._ready:
             self._init_error = reply["payload"]
             self.kill()
-            raise InvocationError(reply["payload"])
+            log.error(
+                "%s: init failed: %s: %s (log: %s)",
+                self.spec.name,
+                self._init_error.get("errorType"),
+                self._init_error.get("errorMessage"),
+                self.spec.log_path,
+            )
+            raise InitError(self._init_error)
 
     def invoke(self, event: Any) -> Any:
         """Run the handler on ``event``; the handler's result, or InvocationError / FunctionTimeout."""
         # Lambda's init phase has its own budget (10 s), not counted in the function timeout.
-        self._wait_ready(max(INIT_TIMEOUT, self.spec.timeout))
+        self.wait_ready(max(INIT_TIMEOUT, self.spec.timeout))
         started = time.time()
         deadline = started + self.spec.timeout
         request_id = str(uuid.uuid4())
@@ -209,66 +256,3 @@ class Sandbox:
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self.kill()
-
-
-class FunctionPool:
-    """Warm execution environments of one function; grows on demand up to ``max_size``."""
-
-    def __init__(self, spec: FunctionSpec, max_size: int | None = None) -> None:
-        self.spec = spec
-        self.max_size = max_size
-        self._idle: list[Sandbox] = []
-        self._all: list[Sandbox] = []
-        self._lock = threading.Condition()
-        self._closed = False
-
-    def warm(self, count: int = 1) -> None:
-        """Start ``count`` environments now, so the first invocations do not pay the cold start."""
-        with self._lock:
-            for _ in range(count - len(self._all)):
-                sandbox = Sandbox(self.spec)
-                self._all.append(sandbox)
-                self._idle.append(sandbox)
-
-    def _acquire(self) -> Sandbox:
-        with self._lock:
-            while True:
-                if self._closed:
-                    raise InvocationError({"errorType": "Local.Stopped", "errorMessage": "runtime stopped"})
-                while self._idle:
-                    sandbox = self._idle.pop()
-                    if sandbox.alive:
-                        return sandbox
-                    self._all.remove(sandbox)
-                if self.max_size is None or len(self._all) < self.max_size:
-                    sandbox = Sandbox(self.spec)
-                    self._all.append(sandbox)
-                    return sandbox
-                self._lock.wait()
-
-    def _release(self, sandbox: Sandbox) -> None:
-        with self._lock:
-            if sandbox.alive and not self._closed:
-                self._idle.append(sandbox)
-            else:
-                if sandbox in self._all:
-                    self._all.remove(sandbox)
-                sandbox.kill()
-            self._lock.notify()
-
-    def invoke(self, event: Any) -> Any:
-        sandbox = self._acquire()
-        try:
-            return sandbox.invoke(event)
-        finally:
-            self._release(sandbox)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            sandboxes = list(self._all)
-            self._all.clear()
-            self._idle.clear()
-            self._lock.notify_all()
-        for sandbox in sandboxes:
-            sandbox.close()

@@ -1,8 +1,7 @@
-"""The local stack: moto server + the module applied with Terraform + API Gateway and SQS played locally."""
+"""The local deployment: moto server + the module applied by Terraform + API Gateway and SQS played."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -10,7 +9,8 @@ import shutil
 import threading
 import time
 import urllib.request
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,12 @@ from moto.server import ThreadedMotoServer
 
 from . import moto_patches
 from .apigw import ApiGateway, ApiServer
+from .credentials import RoleSessions, create_admin, delete_admin
 from .esm import SqsEventSource
-from .sandbox import FunctionPool, FunctionSpec
+from .outputs import complete_outputs, region_of
+from .packages import build_packages
+from .pool import DEFAULT_CONCURRENCY, FunctionPool
+from .sandbox import FunctionSpec, InitError
 from .terraform import FAKE_CREDENTIALS, Terraform
 
 log = logging.getLogger("async_jobs_local")
@@ -29,11 +33,10 @@ log = logging.getLogger("async_jobs_local")
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_EXAMPLE = PROJECT_ROOT / "examples" / "local"
 KEEP_RUNS = 5
-_REGION = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:([a-z]{2}(?:-[a-z]+)+-\d):")
-_EXECUTE_API = re.compile(r"^https://(?P<api_id>[a-z0-9]+)\.execute-api\.[^/]+(?:/(?P<stage>[^/]+))?")
+API_THROTTLE_WAIT = 10.0  # seconds a request waits for a free environment before 429
 
 
-class StackError(RuntimeError):
+class DeploymentError(RuntimeError):
     pass
 
 
@@ -48,20 +51,43 @@ def _prune_runs(runs_dir: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-class LocalStack:
-    """The module running on this machine, with no AWS account.
+class RoleClient:
+    """A boto3 client that signs with a role's current session, rebuilt when the session is renewed."""
+
+    def __init__(self, make: Any, service: str, credentials: Any) -> None:
+        self._make = make
+        self._service = service
+        self._credentials = credentials
+        self._key: str | None = None
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        credentials = self._credentials()
+        with self._lock:
+            if credentials.access_key_id != self._key:
+                self._client = self._make(self._service, credentials)
+                self._key = credentials.access_key_id
+            return getattr(self._client, name)
+
+
+class LocalDeployment:
+    """The module deployed on this machine, with no AWS account.
 
     ::
 
-        with LocalStack("examples/local", port=0) as stack:
-            stack.url        # http://127.0.0.1:<port>  (the API; with or without the stage prefix)
-            stack.outputs    # terraform output values
-            stack.endpoint_url  # the moto server, for boto3 clients
+        with LocalDeployment("examples/local", port=0) as deployment:
+            deployment.url           # http://127.0.0.1:<port>  (the API; with or without the stage prefix)
+            deployment.outputs       # terraform output values
+            deployment.endpoint_url  # the moto server
+            deployment.client("s3")  # a boto3 client as the administrator
 
-    ``start()`` starts a moto server in this process, applies the example with Terraform,
-    starts one local execution environment per function (processes with the deployed
-    configuration), the HTTP front end and the worker's event source mapping. ``stop()``
-    undoes all of it, running ``terraform destroy`` first unless ``destroy=False``.
+    ``start()`` builds the functions' packages (``functions/build.py --host``), starts a moto
+    server in this process, applies the example with Terraform, switches moto's IAM checks on,
+    starts execution environments of each function (its package alone on ``sys.path``, its
+    deployed configuration, its role's credentials), the HTTP front end and the worker's event
+    source mapping. ``stop()`` undoes all of it, running ``terraform destroy`` first unless
+    ``destroy_on_stop=False``.
     """
 
     def __init__(
@@ -75,11 +101,12 @@ class LocalStack:
         work_dir: str | Path | None = None,
         prewarm: bool = True,
         destroy_on_stop: bool = True,
+        enforce_iam: bool = True,
     ) -> None:
         self.project_root = Path(project_root or PROJECT_ROOT).resolve()
         self.example_dir = Path(example_dir or self.project_root / "examples" / "local").resolve()
         if not self.example_dir.is_dir():
-            raise StackError(f"no such example: {self.example_dir}")
+            raise DeploymentError(f"no such example: {self.example_dir}")
         self.host = host
         self.port = port
         self.extra_variables = dict(variables or {})
@@ -91,15 +118,22 @@ class LocalStack:
             work_dir = runs_dir / f"{self.example_dir.name}-{stamp}-{os.getpid()}-{id(self) % 10000}"
         self.work_dir = Path(work_dir)
         self.log_dir = self.work_dir / "logs"
+        self.packages_dir = self.work_dir / "packages"
         self.prewarm = prewarm
         self.destroy_on_stop = destroy_on_stop
+        self.enforce_iam = enforce_iam
         self.outputs: dict[str, Any] = {}
         self.functions: dict[str, FunctionSpec] = {}
         self.pools: dict[str, FunctionPool] = {}
+        self.init_errors: dict[str, str] = {}
         self.event_source: SqsEventSource | None = None
         self.gateway: ApiGateway | None = None
+        self.queue_attributes: dict[str, str] = {}
         self.timings: dict[str, float] = {}
         self.region = FAKE_CREDENTIALS["AWS_REGION"]
+        self.iam = moto_patches.IamEnforcement()
+        self.roles: RoleSessions | None = None
+        self._admin: dict[str, str] | None = None
         self._exit = ExitStack()
         self._moto: Any = None
         self._server: ApiServer | None = None
@@ -115,7 +149,7 @@ class LocalStack:
     @property
     def url(self) -> str:
         if self._server is None:
-            raise StackError("the stack is not started")
+            raise DeploymentError("the deployment is not started")
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
@@ -124,24 +158,52 @@ class LocalStack:
         stage = self.gateway.stage if self.gateway else ""
         return self.url if stage in ("", "$default") else f"{self.url}/{stage}"
 
-    def client(self, service: str) -> Any:
-        """A boto3 client of the local moto server (fake credentials)."""
+    def _boto3_client(self, service: str, **credentials: str) -> Any:
         return boto3.client(
             service,
             endpoint_url=self.endpoint_url,
             region_name=self.region,
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             config=Config(max_pool_connections=50, retries={"mode": "standard", "max_attempts": 3}),
+            **credentials,
         )
 
-    def __enter__(self) -> LocalStack:
+    def client(self, service: str) -> Any:
+        """A boto3 client of the local moto server, as the administrator (fake keys before apply)."""
+        credentials = self._admin or {
+            "aws_access_key_id": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        }
+        return self._boto3_client(service, **credentials)
+
+    def admin_credentials(self) -> tuple[str, str]:
+        """The administrator's access key id and secret (for the aws CLI against the moto endpoint)."""
+        if not self._admin:
+            return FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+        return self._admin["aws_access_key_id"], self._admin["aws_secret_access_key"]
+
+    def role_client(self, function_name: str, service: str) -> Any:
+        """A boto3 client signing with ``function_name``'s execution role (as Lambda's pollers do)."""
+        spec = self.functions[function_name]
+        if spec.credentials is None:
+            return self.client(service)
+        return RoleClient(
+            lambda name, creds: self._boto3_client(
+                name,
+                aws_access_key_id=creds.access_key_id,
+                aws_secret_access_key=creds.secret_access_key,
+                aws_session_token=creds.session_token,
+            ),
+            service,
+            spec.credentials,
+        )
+
+    def __enter__(self) -> LocalDeployment:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> LocalStack:
+    def start(self) -> LocalDeployment:
         if self._started:
             return self
         self._started = True
@@ -169,6 +231,7 @@ class LocalStack:
                 self.destroy()
             except Exception as exc:  # noqa: BLE001 - keep tearing down; the error is reported
                 log.error("terraform destroy failed: %s", exc)
+        self.iam.off()
         if self._moto is not None:
             self._reset_moto()
             self._moto.stop()
@@ -176,17 +239,31 @@ class LocalStack:
         self._exit.close()
         self._started = False
 
+    @contextmanager
+    def iam_suspended(self) -> Iterator[None]:
+        """moto's IAM checks off for the block: Terraform runs with fake, all-powerful credentials."""
+        was_on = self.iam.active
+        self.iam.off()
+        try:
+            yield
+        finally:
+            if was_on:
+                self.iam.on()
+
     def destroy(self) -> None:
-        """``terraform destroy`` the example (the moto server keeps running)."""
+        """``terraform destroy`` the example (the moto server keeps running, IAM checks off)."""
         if not self._terraform or not self._applied:
             return
         if self.event_source:  # its queue is about to go
             self.event_source.stop()
             self.event_source = None
+        self.iam.off()
         started = time.monotonic()
         self._terraform.destroy()
         self._applied = False
         self.timings["destroy"] = time.monotonic() - started
+        if self._admin:
+            delete_admin(self.client("iam"))
         shutil.rmtree(self.work_dir / ".terraform", ignore_errors=True)
 
     def pause_event_source(self) -> None:
@@ -201,8 +278,9 @@ class LocalStack:
     def plan_has_changes(self) -> bool:
         """``terraform plan`` against the live (moto) infrastructure: True if it would change anything."""
         if not self._terraform:
-            raise StackError("the stack is not started")
-        return self._terraform.plan_has_changes()
+            raise DeploymentError("the deployment is not started")
+        with self.iam_suspended():
+            return self._terraform.plan_has_changes()
 
     def inventory(self) -> dict[str, list[str]]:
         """What exists in moto now: buckets, queues, functions, roles, APIs, mappings, alarms, topics..."""
@@ -219,6 +297,7 @@ class LocalStack:
             "roles": [
                 r["RoleName"] for r in iam.list_roles().get("Roles", []) if not r["Path"].startswith("/aws-")
             ],
+            "users": [u["UserName"] for u in iam.list_users().get("Users", [])],
             "policies": [p["PolicyName"] for p in iam.list_policies(Scope="Local").get("Policies", [])],
             "rest_apis": [a["name"] for a in apigw.get_rest_apis().get("items", [])],
             "http_apis": [a["Name"] for a in apigw2.get_apis().get("Items", [])],
@@ -231,12 +310,22 @@ class LocalStack:
             "topics": [t["TopicArn"] for t in sns.list_topics().get("Topics", [])],
         }
 
+    def invoke(self, function_name: str, event: dict[str, Any]) -> Any:
+        """Invoke a deployed function in its local execution environment (as Lambda Invoke would)."""
+        pool = self.pools.get(function_name)
+        if pool is None:
+            raise DeploymentError(f"no local function {function_name}")
+        return pool.invoke(event)
+
     # ------------------------------------------------------------------ start-up
 
     def _start(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        started = time.monotonic()
+        build_packages(self.project_root, self.packages_dir)
+        self.timings["packages"] = time.monotonic() - started
         self._exit.enter_context(moto_patches.local_patches())
         moto_patches.load_aws_managed_policies()
 
@@ -267,98 +356,54 @@ class LocalStack:
         self._terraform.apply()
         self.timings["apply"] = time.monotonic() - started
         self.outputs = self._terraform.output()
-        self._complete_outputs()
+        self.region = region_of(self.outputs, self.region)
+        complete_outputs(self.outputs, self.client)
 
         started = time.monotonic()
+        self._admin = create_admin(self.client("iam"))
+        self.roles = RoleSessions(self.client("iam"), self.region)
+        if self.enforce_iam:
+            self.iam.on()
         self._load_functions()
         self._start_api()
         self._start_event_source()
         self.timings["runtime"] = time.monotonic() - started
 
-    def _complete_outputs(self) -> None:
-        """Fill what the runtime needs and a root module does not output, from the live config in moto.
-
-        examples/local outputs everything; a root module such as examples/complete outputs only
-        ``api_routes``, ``jobs_url`` and ``queue_url``: the rest is read from the deployed resources.
-        """
-        outputs = self.outputs
-        rendered = json.dumps(outputs)
-        found = _REGION.search(rendered)
-        if found:
-            self.region = found.group(1)
-        queue_url = outputs.get("queue_url")
-        if queue_url and not outputs.get("queue_arn"):
-            outputs["queue_arn"] = self.client("sqs").get_queue_attributes(
-                QueueUrl=queue_url, AttributeNames=["QueueArn"]
-            )["Attributes"]["QueueArn"]
-        if outputs.get("queue_arn") and not outputs.get("worker_event_source_mapping"):
-            mappings = self.client("lambda").list_event_source_mappings(EventSourceArn=outputs["queue_arn"])
-            for mapping in mappings.get("EventSourceMappings", []):
-                outputs.setdefault("worker_function_name", mapping["FunctionArn"].split(":")[-1])
-                outputs["worker_event_source_mapping"] = {
-                    "batch_size": mapping.get("BatchSize", 10),
-                    "maximum_batching_window_in_seconds": mapping.get("MaximumBatchingWindowInSeconds", 0),
-                    "maximum_concurrency": (mapping.get("ScalingConfig") or {}).get("MaximumConcurrency", 2),
-                    "function_response_types": mapping.get("FunctionResponseTypes", []),
-                    "enabled": mapping.get("State") == "Enabled",
-                }
-                break
-        match = _EXECUTE_API.match(str(outputs.get("jobs_url") or outputs.get("api_url") or ""))
-        if match and not outputs.get("api_type"):
-            api_id, stage = match.group("api_id"), match.group("stage") or "$default"
-            outputs.setdefault("api_id", api_id)
-            outputs.setdefault("api_stage_name", stage)
-            try:
-                self.client("apigateway").get_rest_api(restApiId=api_id)
-                outputs["api_type"] = "rest"
-            except Exception:  # noqa: BLE001 - not a REST API: an HTTP API
-                outputs["api_type"] = "http"
-        if not outputs.get("api_authorization") and outputs.get("api_id"):
-            outputs["api_authorization"] = self._deployed_authorization(str(outputs["api_id"]))
-
-    def _deployed_authorization(self, api_id: str) -> str:
-        if self.outputs.get("api_type") == "http":
-            routes = self.client("apigatewayv2").get_routes(ApiId=api_id).get("Items", [])
-            kinds = {route.get("AuthorizationType", "NONE") for route in routes}
-            return next((kind for kind in ("AWS_IAM", "JWT") if kind in kinds), "NONE")
-        apigw = self.client("apigateway")
-        for resource in apigw.get_resources(restApiId=api_id, embed=["methods"]).get("items", []):
-            for method in (resource.get("resourceMethods") or {}).values():
-                kind = method.get("authorizationType", "NONE")
-                if kind == "COGNITO_USER_POOLS":
-                    return "COGNITO"
-                if kind in ("AWS_IAM", "CUSTOM"):
-                    return "AWS_IAM" if kind == "AWS_IAM" else "JWT"
-                if method.get("apiKeyRequired"):
-                    return "API_KEY"
-        return "NONE"
-
     def _runtime_environment(self) -> dict[str, str]:
-        env = dict(FAKE_CREDENTIALS)
-        env.update({"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region})
-        env["AWS_ENDPOINT_URL"] = self.endpoint_url
-        return env
+        return {
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+        }
 
     def _spec(self, function_name: str) -> FunctionSpec:
         config = self.client("lambda").get_function_configuration(FunctionName=function_name)
         handler = config["Handler"]
-        module = handler.rpartition(".")[0]
-        code_dir = self.project_root / "functions" / module.split(".")[0]
-        source = code_dir / (module.replace(".", "/") + ".py")
-        if not source.is_file():
-            raise StackError(f"{function_name}: handler {handler} has no source at {source}")
+        package = self.packages_dir / handler.split(".")[0]
+        if not package.is_dir():
+            raise DeploymentError(
+                f"{function_name}: handler {handler} matches no package in {self.packages_dir}"
+            )
+        role = config.get("Role", "")
+        assert self.roles is not None
         return FunctionSpec(
             name=function_name,
             arn=config.get("FunctionArn", ""),
             handler=handler,
-            code_dir=code_dir,
-            library_paths=(self.project_root / "functions" / "shared",),
+            code_dir=package,
             environment=dict((config.get("Environment") or {}).get("Variables") or {}),
             timeout=float(config.get("Timeout") or 3),
             memory_mb=int(config.get("MemorySize") or 128),
             runtime_environment=self._runtime_environment(),
+            credentials=self.roles.provider(role, function_name) if role else None,
             log_path=self.log_dir / f"{function_name}.log",
+            role=role,
         )
+
+    def _concurrency(self, function_name: str) -> int:
+        reserved = self.client("lambda").get_function_concurrency(FunctionName=function_name)
+        value = reserved.get("ReservedConcurrentExecutions")
+        return int(value) if value is not None else DEFAULT_CONCURRENCY
 
     def _load_functions(self) -> None:
         names = set((self.outputs.get("api_routes") or {}).values())
@@ -371,17 +416,20 @@ class LocalStack:
         worker_concurrency = int(mapping.get("maximum_concurrency") or 2)
         for name, spec in self.functions.items():
             is_worker = name == worker
-            pool = FunctionPool(spec, max_size=worker_concurrency if is_worker else None)
+            # The mapping's pollers never exceed maximum_concurrency; an API call beyond the
+            # function's limit waits briefly, then is throttled.
+            pool = FunctionPool(
+                spec,
+                max_size=self._concurrency(name),
+                throttle_wait=spec.timeout if is_worker else API_THROTTLE_WAIT,
+            )
             self.pools[name] = pool
             if self.prewarm:
-                pool.warm(worker_concurrency if is_worker else 1)
-
-    def invoke(self, function_name: str, event: dict[str, Any]) -> Any:
-        """Invoke a deployed function in its local execution environment (as Lambda Invoke would)."""
-        pool = self.pools.get(function_name)
-        if pool is None:
-            raise StackError(f"no local function {function_name}")
-        return pool.invoke(event)
+                try:
+                    pool.warm(worker_concurrency if is_worker else 1)
+                except InitError as exc:
+                    # As on AWS the deployment stands; every invocation fails (502 on the API).
+                    self.init_errors[name] = str(exc)
 
     def _lookup_api_key(self, value: str) -> str | None:
         if value in self._api_key_ids:
@@ -416,7 +464,8 @@ class LocalStack:
         ]
         self.queue_attributes = attributes
         self.event_source = SqsEventSource(
-            sqs=self.client("sqs"),
+            # Lambda's pollers receive and delete with the function's execution role.
+            sqs=self.role_client(worker, "sqs"),
             queue_url=queue_url,
             queue_arn=attributes.get("QueueArn") or str(self.outputs.get("queue_arn")),
             function_name=worker,

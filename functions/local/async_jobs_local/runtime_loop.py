@@ -1,14 +1,19 @@
-"""The runtime loop inside one local execution environment (a child process of the local stack).
+"""The runtime loop inside one local execution environment (a child process of the local deployment).
 
-Started by ``sandbox.Sandbox`` with the function's environment variables as its whole
-environment. Reads frames from stdin (the function spec, then invocations), writes results as
-frames to what was stdout; the handler's own stdout and stderr go to the function's log file.
-A frame is a 4-byte big-endian length and a JSON document.
+Started by ``sandbox.Sandbox`` as ``python -I -S runtime_loop.py``: no site-packages, no user
+site, no PYTHON* variables, not even this file's directory on ``sys.path``. The function's
+unpacked package is put first on ``sys.path``, as Lambda puts ``LAMBDA_TASK_ROOT``: what the
+handler imports comes from its package or the standard library, nothing else. This file
+therefore imports only the standard library.
+
+Reads frames from stdin (the function spec, then invocations), writes results as frames to
+what was stdout; the handler's own stdout and stderr go to the function's log file. A frame is
+a 4-byte big-endian length and a JSON document.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import os
 import signal
@@ -16,7 +21,6 @@ import struct
 import sys
 import time
 import traceback
-from pathlib import Path
 from typing import IO, Any
 
 
@@ -60,46 +64,46 @@ class LocalLambdaContext:
         return max(0, int((self._deadline - time.time()) * 1000))
 
 
-def error_payload(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
+def error_payload(
+    exc: BaseException, error_type: str | None = None, message: str | None = None
+) -> dict[str, Any]:
     return {
         "errorType": error_type or type(exc).__name__,
-        "errorMessage": str(exc),
+        "errorMessage": message or str(exc),
         "stackTrace": traceback.format_exception(type(exc), exc, exc.__traceback__),
     }
 
 
 def load_handler(spec: dict[str, Any]) -> Any:
+    """Import the handler from the package alone, as Lambda's runtime does (ImportModuleError if not)."""
     module_name, _, function_name = spec["handler"].rpartition(".")
-    for path in reversed([spec["code_dir"], *spec["library_paths"]]):
-        sys.path.insert(0, path)
-    source = Path(spec["code_dir"], *module_name.split(".")).with_suffix(".py")
-    module_spec = importlib.util.spec_from_file_location(module_name, source)
-    if module_spec is None or module_spec.loader is None:
-        raise ImportError(f"cannot load handler module {module_name} from {source}")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_name] = module
-    module_spec.loader.exec_module(module)
+    sys.path.insert(0, spec["code_dir"])
+    module = importlib.import_module(module_name)
     return getattr(module, function_name)
 
 
 def main() -> None:
     # Shutdown is the parent's business: Ctrl-C reaches the whole process group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # This script's directory is not part of the function's code.
-    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-        sys.path.pop(0)
     requests = sys.stdin.buffer
     replies = os.fdopen(os.dup(1), "wb", buffering=0)
     # From here on, anything the function prints goes to its log (fd 2, set up by the parent).
     os.dup2(2, 1)
     spec = read_frame(requests)
+    module_name = spec["handler"].rpartition(".")[0]
     try:
         handler = load_handler(spec)
     except Exception as exc:  # noqa: BLE001 - reported as Lambda reports an init error
         traceback.print_exc()
-        write_frame(
-            replies, {"kind": "init_error", "payload": error_payload(exc, "Runtime.ImportModuleError")}
-        )
+        if isinstance(exc, ImportError):
+            payload = error_payload(
+                exc, "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
+            )
+        else:
+            payload = error_payload(
+                exc, "Runtime.HandlerNotFound" if isinstance(exc, AttributeError) else None
+            )
+        write_frame(replies, {"kind": "init_error", "payload": payload})
         return
     write_frame(replies, {"kind": "ready"})
     while True:

@@ -1,0 +1,52 @@
+"""Where moto behaves differently from AWS in a way the module or the engine hits: one module per service.
+
+``s3`` (atomic conditional writes, bucket policy conditions, notifications that never fail the
+request), ``sqs`` (atomic receive/delete, the event source mapping played locally, queue
+attributes as AWS returns them), ``lambda_`` (LoggingConfig kept), ``iam`` (identity policies
+evaluated as IAM does, enforcement on/off, AWS managed policies). Each patch says why on the
+code that makes it. Patches are reversible and reference counted::
+
+    with atomic_conditional_writes():
+        ...                        # S3 conditional writes are atomic here
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ._patch import MotoPatch
+from .iam import IamEnforcement, identity_policy_evaluation, load_aws_managed_policies
+from .lambda_ import lambda_logging_config
+from .s3 import S3_WRITE_LOCK, atomic_conditional_writes, bucket_policy_conditions
+from .sqs import atomic_queue_operations, aws_shaped_queue_attributes, sqs_mappings_played_locally
+
+__all__ = [
+    "S3_WRITE_LOCK",
+    "IamEnforcement",
+    "MotoPatch",
+    "atomic_conditional_writes",
+    "atomic_queue_operations",
+    "aws_shaped_queue_attributes",
+    "bucket_policy_conditions",
+    "identity_policy_evaluation",
+    "lambda_logging_config",
+    "load_aws_managed_policies",
+    "local_patches",
+    "sqs_mappings_played_locally",
+]
+
+
+@contextmanager
+def local_patches() -> Iterator[None]:
+    """Every patch the local runtime needs, for the lifetime of the block."""
+    with (
+        atomic_conditional_writes(),
+        atomic_queue_operations(),
+        sqs_mappings_played_locally(),
+        aws_shaped_queue_attributes(),
+        bucket_policy_conditions(),
+        lambda_logging_config(),
+        identity_policy_evaluation(),
+    ):
+        yield

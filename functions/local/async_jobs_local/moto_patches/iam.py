@@ -1,0 +1,201 @@
+"""moto's IAM: managed policies, identity-policy evaluation as IAM does it, and enforcement on/off.
+
+moto checks a request's signature and its caller's identity policies only when asked to
+(``INITIAL_NO_AUTH_ACTION_COUNT``). ``IamEnforcement`` switches that on after ``terraform
+apply`` and off around Terraform's own runs. Where moto's evaluation differs from IAM in a way
+the deployed policies hit, ``identity_policy_evaluation()`` patches it; each difference is
+named on the code that fixes it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from moto import settings
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.iam.access_control import IAMPolicy, IAMRequestBase, PermissionResult
+
+from ._patch import MotoPatch, Target
+from .conditions import BASE_CONTEXT, statement_applies
+
+# Why: AWS authorizes a batch call as its single-message action (there is no
+# sqs:SendMessageBatch permission); moto checks the API operation's own name, so a role granted
+# sqs:SendMessage is denied SendMessageBatch.
+ACTION_ALIASES = {
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
+
+# S3 request parameters that are IAM condition keys (s3:prefix scopes ListBucket, for one).
+_S3_CONDITION_PARAMETERS = {"prefix": "s3:prefix", "delimiter": "s3:delimiter", "max-keys": "s3:max-keys"}
+
+
+def _matches(patterns: Any, value: str, *, ignore_case: bool) -> bool:
+    values = patterns if isinstance(patterns, list) else [patterns]
+    if ignore_case:
+        return any(fnmatch.fnmatchcase(value.lower(), str(p).lower()) for p in values)
+    return any(fnmatch.fnmatchcase(value, str(p)) for p in values)
+
+
+def statement_result(
+    statement: dict[str, Any], action: str, resource: str, context: dict[str, str]
+) -> PermissionResult:
+    """One identity-policy statement's verdict on (action, resource) in ``context``."""
+    if "Action" in statement and not _matches(statement["Action"], action, ignore_case=True):
+        return PermissionResult.NEUTRAL
+    if "NotAction" in statement and _matches(statement["NotAction"], action, ignore_case=True):
+        return PermissionResult.NEUTRAL
+    # moto derives the resource ARN for S3, SQS, IAM and STS requests only; for other services
+    # it passes "*", and then only the action can be checked (documented in the README).
+    if resource != "*":
+        if "Resource" in statement and not _matches(statement["Resource"], resource, ignore_case=False):
+            return PermissionResult.NEUTRAL
+        if "NotResource" in statement and _matches(statement["NotResource"], resource, ignore_case=False):
+            return PermissionResult.NEUTRAL
+    # Why: moto turns an Allow statement whose condition it cannot match into an explicit DENY
+    # (and knows no S3 condition keys). In IAM a statement whose conditions are not met simply
+    # does not apply.
+    if not statement_applies(statement, context):
+        return PermissionResult.NEUTRAL
+    return PermissionResult.PERMITTED if statement.get("Effect") == "Allow" else PermissionResult.DENIED
+
+
+def policy_result(
+    document: dict[str, Any], action: str, resource: str, context: dict[str, str]
+) -> PermissionResult:
+    statements = document.get("Statement") or []
+    permitted = False
+    for statement in statements if isinstance(statements, list) else [statements]:
+        result = statement_result(statement, action, resource, context)
+        if result == PermissionResult.DENIED:
+            return result
+        permitted = permitted or result == PermissionResult.PERMITTED
+    return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
+
+
+def request_context(request: Any) -> dict[str, str]:
+    """The condition keys of one request to moto: transport, and S3's request parameters."""
+    context = dict(BASE_CONTEXT)
+    if request._service == "s3":
+        query = parse_qs(urlsplit(request._path).query, keep_blank_values=True)
+        for parameter, key in _S3_CONDITION_PARAMETERS.items():
+            if parameter in query:
+                context[key] = query[parameter][0]
+    return context
+
+
+def _check_action_permitted_factory(original: Callable[..., Any]) -> Callable[..., Any]:
+    del original
+
+    def check_action_permitted(self: Any, resource: str) -> None:
+        action = ACTION_ALIASES.get(self._action, self._action)
+        if action == "sts:GetCallerIdentity":  # always allowed, even under an explicit deny
+            return
+        context = request_context(self)
+        permitted = False
+        for policy in self._access_key.collect_policies():
+            result = policy_result(IAMPolicy(policy)._policy_json, action, resource, context)
+            if result == PermissionResult.DENIED:
+                self._raise_access_denied()
+            permitted = permitted or result == PermissionResult.PERMITTED
+        if self._is_assuming_role_operation(resource):
+            permitted = permitted and self._check_role_trust_relationship(resource)
+        if not permitted:
+            self._raise_access_denied()
+
+    return check_action_permitted
+
+
+def _aws_request_factory(original: Callable[..., Any]) -> Callable[..., Any]:
+    # Why: moto recomputes the SigV4 signature over ``body or data``; for a REST-JSON GET (Lambda,
+    # API Gateway) the body is empty and ``data`` holds the request headers, so the payload hash
+    # differs from the client's and every correctly signed request fails SignatureDoesNotMatch.
+    # A request without a body (GET, HEAD, DELETE) signs an empty payload.
+    @functools.wraps(original)
+    def _create_aws_request(self: Any) -> Any:
+        if self._body or self._method not in ("GET", "HEAD", "DELETE"):
+            return original(self)
+        data, self._data = self._data, b""
+        try:
+            return original(self)
+        finally:
+            self._data = data
+
+    return _create_aws_request
+
+
+def _targets() -> list[Target]:
+    return [
+        (IAMRequestBase, "check_action_permitted", _check_action_permitted_factory),
+        (IAMRequestBase, "_create_aws_request", _aws_request_factory),
+    ]
+
+
+_EVALUATION = MotoPatch("iam-identity-policy-evaluation", _targets)
+
+
+def identity_policy_evaluation() -> MotoPatch:
+    """Identity policies evaluated as IAM does: conditions, batch actions, S3 condition keys."""
+    return _EVALUATION.start()
+
+
+class IamEnforcement:
+    """moto's signature and IAM policy checks, on or off for the whole (in-process) moto server.
+
+    Off by default, as moto is: Terraform applies and destroys with fake credentials, the way a
+    deployment pipeline would with an all-powerful role. On, every request must be signed by a
+    key moto knows (an IAM user's, or an assumed role's session) and be allowed by its policies.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._saved: tuple[float, int] | None = None
+
+    @property
+    def active(self) -> bool:
+        return ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
+
+    def on(self) -> None:
+        with self._lock:
+            if self._saved is None:
+                self._saved = (settings.INITIAL_NO_AUTH_ACTION_COUNT, ActionAuthenticatorMixin.request_count)
+            settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+            ActionAuthenticatorMixin.request_count = 0
+
+    def off(self) -> None:
+        with self._lock:
+            if self._saved is not None:
+                settings.INITIAL_NO_AUTH_ACTION_COUNT, ActionAuthenticatorMixin.request_count = self._saved
+                self._saved = None
+
+
+def load_aws_managed_policies() -> None:
+    """AWS managed IAM policies (e.g. AmazonAPIGatewayPushToCloudWatchLogs) exist in every account.
+
+    moto loads them when an account's IAM backend is created, if asked to; a backend created
+    earlier in this process (by another moto server, say) is re-created so that it has them.
+    """
+    from moto.iam.models import iam_backends  # noqa: PLC0415  (moto imports are heavy)
+
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    for account_backends in list(iam_backends.values()):
+        for backend in list(account_backends.values()):
+            if not backend.aws_managed_policies:
+                backend.reset()
+
+
+__all__ = [
+    "ACTION_ALIASES",
+    "IamEnforcement",
+    "identity_policy_evaluation",
+    "load_aws_managed_policies",
+    "policy_result",
+    "statement_result",
+]
