@@ -37,6 +37,10 @@ _UPLOAD_KEY = re.compile(r"^jobs/([0-9a-f-]{36})/upload\.ndjson$")
 Emit = Callable[[str, float, str], None]
 
 
+class DispatchNotRecorded(Exception):
+    """The split sent every chunk message but could not record it; the chunks end the job."""
+
+
 class RetryChunk(Exception):
     """Raised by a record processor to have the whole chunk retried (e.g. downstream throttling)."""
 
@@ -149,6 +153,8 @@ class Engine:
         reason = f"failed after {receive_count} attempts ({exc.__class__.__name__})"
         if kind == "chunk" and ref is not None:
             self.fail_chunk(ref, reason)
+        elif isinstance(exc, DispatchNotRecorded):
+            return  # the chunks were sent in this very delivery; they end the job
         else:
             self.fail_job(job_id, f"The input could not be split into chunks: {reason}.")
 
@@ -192,7 +198,11 @@ class Engine:
             current["chunks_dispatched"] = True
             return True
 
-        self.store.update_state(job_id, dispatched)
+        try:
+            self.store.update_state(job_id, dispatched)
+        except Exception as exc:
+            # Every chunk is on the queue: from here the chunks decide the job's end.
+            raise DispatchNotRecorded(job_id) from exc
 
     def _plan(self, job_id: str, state: dict[str, Any]) -> Plan:
         """Read the input once, as a stream of the pinned version; the first plan written is the
@@ -252,10 +262,11 @@ class Engine:
             self.split(job_id)
 
     def fail_job(self, job_id: str, reason: str) -> None:
-        """A split that keeps failing. Once its chunks were dispatched they decide the job's end,
-        so a late failure changes nothing; before that, the planned chunks that are not yet
-        accounted fail through their markers (a chunk already running adopts the failed
-        marker), and a job without a plan fails as a whole."""
+        """A split that keeps failing before all its chunks were sent. Once they were dispatched
+        the chunks decide the job's end, so a late failure changes nothing; before that, the
+        planned chunks not yet accounted fail through their markers (a chunk a partial send
+        already started adopts the failed marker, so it is counted once), and a job without a
+        plan fails as a whole."""
         found = self.store.get_state(job_id)
         if found is None:
             return
@@ -293,7 +304,7 @@ class Engine:
             return True
         logger.error(
             "chunk message does not match the job's plan; dropped",
-            extra={"job_id": ref.job_id, "chunk": ref.chunk, "message": ref.to_message()},
+            extra={"job_id": ref.job_id, "chunk": ref.chunk, "chunk_message": ref.to_message()},
         )
         return False
 
