@@ -28,5 +28,8 @@ module "alarms" {
   thresholds     = var.alarm_thresholds
   period_seconds = var.alarm_period_seconds
   sns_topic_arns = var.alarm_sns_topic_arns
-  kms_key_arn    = var.kms_key_arn
+
+  # The module's topic: a key of its own (CloudWatch may use it), a given key, or none.
+  create_topic_kms_key = var.alarm_topic_encryption.create_kms_key
+  topic_kms_key_arn    = var.alarm_topic_encryption.kms_key_arn
 }

@@ -38,6 +38,40 @@ locals {
     API_KEY = "NONE" # rejected by a precondition
   }[var.authorization]
 
+  # REST logs (access and execution) need the account's API Gateway CloudWatch role; HTTP API
+  # access logs do not.
+  rest_logging            = local.is_rest && var.api_gateway_cloudwatch_role != "none"
+  access_logging          = local.is_http || local.rest_logging
+  execution_logging_level = coalesce(var.api_execution_logging_level, local.rest_logging ? "ERROR" : "OFF")
+
+  # API Gateway's own errors (REST gateway responses) as RFC 9457 problems, shaped like the
+  # functions' (type = base + slug of the title). Every response type is listed with its
+  # documented status, so the two defaults only catch types AWS may add later.
+  problem_type_base = "https://async-jobs.dev/problems/"
+  gateway_responses = {
+    ACCESS_DENIED                  = { status = 403, title = "Forbidden" }
+    API_CONFIGURATION_ERROR        = { status = 500, title = "Internal Server Error" }
+    AUTHORIZER_CONFIGURATION_ERROR = { status = 500, title = "Internal Server Error" }
+    AUTHORIZER_FAILURE             = { status = 500, title = "Internal Server Error" }
+    BAD_REQUEST_BODY               = { status = 400, title = "Bad Request" }
+    BAD_REQUEST_PARAMETERS         = { status = 400, title = "Bad Request" }
+    DEFAULT_4XX                    = { status = 400, title = "Bad Request" }
+    DEFAULT_5XX                    = { status = 502, title = "Bad Gateway" }
+    EXPIRED_TOKEN                  = { status = 403, title = "Forbidden" }
+    INTEGRATION_FAILURE            = { status = 504, title = "Gateway Timeout" }
+    INTEGRATION_TIMEOUT            = { status = 504, title = "Gateway Timeout" }
+    INVALID_API_KEY                = { status = 403, title = "Forbidden" }
+    INVALID_SIGNATURE              = { status = 403, title = "Forbidden" }
+    MISSING_AUTHENTICATION_TOKEN   = { status = 403, title = "Forbidden" }
+    QUOTA_EXCEEDED                 = { status = 429, title = "Too Many Requests" }
+    REQUEST_TOO_LARGE              = { status = 413, title = "Content Too Large" }
+    RESOURCE_NOT_FOUND             = { status = 404, title = "Not Found" }
+    THROTTLED                      = { status = 429, title = "Too Many Requests" }
+    UNAUTHORIZED                   = { status = 401, title = "Unauthorized" }
+    UNSUPPORTED_MEDIA_TYPE         = { status = 415, title = "Unsupported Media Type" }
+    WAF_FILTERED                   = { status = 403, title = "Forbidden" }
+  }
+
   api_id            = local.is_rest ? aws_api_gateway_rest_api.this[0].id : aws_apigatewayv2_api.this[0].id
   api_execution_arn = "arn:${local.partition}:execute-api:${local.region}:${local.account_id}:${local.api_id}"
   api_stage_name    = local.is_rest ? aws_api_gateway_stage.this[0].stage_name : aws_apigatewayv2_stage.this[0].name
@@ -80,9 +114,16 @@ locals {
   }
 }
 
+moved {
+  from = aws_cloudwatch_log_group.api_access
+  to   = aws_cloudwatch_log_group.api_access[0]
+}
+
 resource "aws_cloudwatch_log_group" "api_access" {
   #checkov:skip=CKV_AWS_338:retention is an input (log_retention_in_days)
   #checkov:skip=CKV_AWS_158:KMS is optional (kms_key_arn); CloudWatch Logs encrypts at rest by default
+  count = local.access_logging ? 1 : 0
+
   name              = "/aws/apigateway/${var.name}/access"
   retention_in_days = var.log_retention_in_days
   kms_key_id        = var.kms_key_arn
@@ -219,6 +260,7 @@ resource "aws_api_gateway_deployment" "this" {
       aws_api_gateway_resource.job[0].id,
       [for k, m in aws_api_gateway_method.this : [k, m.id, m.authorization, m.api_key_required]],
       [for k, i in aws_api_gateway_integration.this : [k, i.id, i.uri]],
+      [for k, r in aws_api_gateway_gateway_response.this : [k, r.status_code, r.response_templates, r.response_parameters]],
     ]))
   }
 
@@ -226,13 +268,30 @@ resource "aws_api_gateway_deployment" "this" {
     create_before_destroy = true
   }
 
-  depends_on = [aws_api_gateway_method.this, aws_api_gateway_integration.this]
+  depends_on = [aws_api_gateway_method.this, aws_api_gateway_integration.this, aws_api_gateway_gateway_response.this]
+}
+
+resource "aws_api_gateway_gateway_response" "this" {
+  for_each = local.is_rest ? local.gateway_responses : {}
+
+  rest_api_id   = aws_api_gateway_rest_api.this[0].id
+  response_type = each.key
+  status_code   = tostring(each.value.status)
+
+  response_parameters = {
+    "gatewayresponse.header.Content-Type" = "'application/problem+json'"
+  }
+
+  # $context.error.messageString is API Gateway's message, already a quoted JSON string.
+  response_templates = {
+    "application/json" = "{\"type\":\"${local.problem_type_base}${replace(lower(each.value.title), " ", "-")}\",\"title\":\"${each.value.title}\",\"status\":${each.value.status},\"detail\":$context.error.messageString}"
+  }
 }
 
 resource "aws_cloudwatch_log_group" "api_execution" {
   #checkov:skip=CKV_AWS_338:retention is an input (log_retention_in_days)
   #checkov:skip=CKV_AWS_158:KMS is optional (kms_key_arn); CloudWatch Logs encrypts at rest by default
-  count = local.is_rest && var.api_execution_logging_level != "OFF" ? 1 : 0
+  count = local.is_rest && local.execution_logging_level != "OFF" ? 1 : 0
 
   # The name API Gateway writes execution logs to; created here to set retention and encryption.
   name              = "API-Gateway-Execution-Logs_${aws_api_gateway_rest_api.this[0].id}/${var.stage_name}"
@@ -245,6 +304,8 @@ resource "aws_api_gateway_stage" "this" {
   #checkov:skip=CKV_AWS_120:responses are per-job and change while jobs run; caching would serve stale job state
   #checkov:skip=CKV2_AWS_29:WAF is attached by the consumer (output api_stage_arn); a web ACL is an account-level choice
   #checkov:skip=CKV2_AWS_51:the backend is Lambda via AWS_PROXY, not an HTTP backend that could verify a client certificate
+  #checkov:skip=CKV2_AWS_4:execution logging needs the account's API Gateway CloudWatch role: ERROR by default with api_gateway_cloudwatch_role = existing or create, OFF without it
+  #checkov:skip=CKV_AWS_76:access logs need the account's API Gateway CloudWatch role, which a fresh account lacks; on with api_gateway_cloudwatch_role = existing or create
   count = local.is_rest ? 1 : 0
 
   rest_api_id          = aws_api_gateway_rest_api.this[0].id
@@ -252,9 +313,13 @@ resource "aws_api_gateway_stage" "this" {
   stage_name           = var.stage_name
   xray_tracing_enabled = var.tracing_enabled
 
-  access_log_settings {
-    destination_arn = aws_cloudwatch_log_group.api_access.arn
-    format          = jsonencode(local.access_log_format)
+  dynamic "access_log_settings" {
+    for_each = local.rest_logging ? [1] : []
+
+    content {
+      destination_arn = aws_cloudwatch_log_group.api_access[0].arn
+      format          = jsonencode(local.access_log_format)
+    }
   }
 
   tags = var.tags
@@ -263,6 +328,11 @@ resource "aws_api_gateway_stage" "this" {
     precondition {
       condition     = var.stage_name != "$default"
       error_message = "stage_name = \"$default\" is only valid with api_type = \"http\": choose a stage name such as \"v1\"."
+    }
+
+    precondition {
+      condition     = local.rest_logging || local.execution_logging_level == "OFF"
+      error_message = "api_execution_logging_level = ${local.execution_logging_level} needs API Gateway's account-level CloudWatch Logs role, which a fresh account or region does not have (AWS refuses with \"CloudWatch Logs role ARN must be set in account settings to enable logging\"): set api_gateway_cloudwatch_role = \"existing\" if the role is set in this account and region, \"create\" to let this deployment set it, or api_execution_logging_level = \"OFF\"."
     }
   }
 
@@ -280,7 +350,7 @@ resource "aws_api_gateway_method_settings" "this" {
 
   settings {
     metrics_enabled        = true
-    logging_level          = var.api_execution_logging_level
+    logging_level          = local.execution_logging_level
     data_trace_enabled     = false
     caching_enabled        = false
     throttling_burst_limit = var.throttling_burst_limit
@@ -331,9 +401,11 @@ resource "aws_api_gateway_usage_plan_key" "this" {
   usage_plan_id = aws_api_gateway_usage_plan.this[0].id
 }
 
-# Account-level setting (one per region) that lets API Gateway write REST logs.
+# Account-level setting (one per region) that lets API Gateway write REST logs: only with
+# api_gateway_cloudwatch_role = "create", since a second owner in the same region would
+# overwrite it (and destroying either would break the other's logs).
 data "aws_iam_policy_document" "api_gateway_assume" {
-  count = local.is_rest && var.create_api_gateway_account ? 1 : 0
+  count = local.is_rest && var.api_gateway_cloudwatch_role == "create" ? 1 : 0
 
   statement {
     actions = ["sts:AssumeRole"]
@@ -346,23 +418,24 @@ data "aws_iam_policy_document" "api_gateway_assume" {
 }
 
 resource "aws_iam_role" "api_gateway_cloudwatch" {
-  count = local.is_rest && var.create_api_gateway_account ? 1 : 0
+  count = local.is_rest && var.api_gateway_cloudwatch_role == "create" ? 1 : 0
 
-  name                 = "${var.name}-apigateway-logs"
+  # IAM names are account-global: the region keeps two regions' roles apart (<= 61 characters).
+  name                 = "${var.name}-apigw-logs-${local.region}"
   assume_role_policy   = data.aws_iam_policy_document.api_gateway_assume[0].json
   permissions_boundary = var.permissions_boundary
   tags                 = var.tags
 }
 
 resource "aws_iam_role_policy_attachment" "api_gateway_cloudwatch" {
-  count = local.is_rest && var.create_api_gateway_account ? 1 : 0
+  count = local.is_rest && var.api_gateway_cloudwatch_role == "create" ? 1 : 0
 
   role       = aws_iam_role.api_gateway_cloudwatch[0].name
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
 }
 
 resource "aws_api_gateway_account" "this" {
-  count = local.is_rest && var.create_api_gateway_account ? 1 : 0
+  count = local.is_rest && var.api_gateway_cloudwatch_role == "create" ? 1 : 0
 
   cloudwatch_role_arn = aws_iam_role.api_gateway_cloudwatch[0].arn
 
@@ -437,7 +510,7 @@ resource "aws_apigatewayv2_stage" "this" {
   auto_deploy = true
 
   access_log_settings {
-    destination_arn = aws_cloudwatch_log_group.api_access.arn
+    destination_arn = aws_cloudwatch_log_group.api_access[0].arn
     format          = jsonencode(local.access_log_format)
   }
 

@@ -17,17 +17,30 @@ locals {
 
 # Every function reads keys that may not exist yet. Without s3:ListBucket, S3 answers 403
 # instead of 404 for a missing key; the engine needs the 404 to tell "no such job / marker /
-# idempotency key" from a denied request.
+# idempotency key" from a denied request. Scoped by s3:prefix to the prefixes each function
+# reads, so no role can list another part of the bucket.
 data "aws_iam_policy_document" "missing_keys_answer_404" {
+  for_each = {
+    submit = ["jobs/*", "idempotency/*"]
+    status = ["jobs/*"]
+    worker = ["jobs/*", "config/*"]
+  }
+
   statement {
     sid       = "MissingKeysAnswer404"
     actions   = ["s3:ListBucket"]
     resources = [local.state_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = each.value
+    }
   }
 }
 
 data "aws_iam_policy_document" "submit" {
-  source_policy_documents = [data.aws_iam_policy_document.missing_keys_answer_404.json]
+  source_policy_documents = [data.aws_iam_policy_document.missing_keys_answer_404["submit"].json]
 
   statement {
     sid       = "JobsAndIdempotencyObjects"
@@ -53,7 +66,7 @@ data "aws_iam_policy_document" "submit" {
 }
 
 data "aws_iam_policy_document" "status" {
-  source_policy_documents = [data.aws_iam_policy_document.missing_keys_answer_404.json]
+  source_policy_documents = [data.aws_iam_policy_document.missing_keys_answer_404["status"].json]
 
   statement {
     sid       = "ReadJobState"
@@ -73,7 +86,7 @@ data "aws_iam_policy_document" "status" {
 }
 
 data "aws_iam_policy_document" "worker" {
-  source_policy_documents = [data.aws_iam_policy_document.missing_keys_answer_404.json]
+  source_policy_documents = [data.aws_iam_policy_document.missing_keys_answer_404["worker"].json]
 
   statement {
     sid       = "JobObjects"
@@ -125,12 +138,13 @@ data "aws_iam_policy_document" "worker" {
   }
 
   # Statement ids are random; the Data API scopes these calls to the caller's own statements.
+  # CancelStatement lets the worker stop a statement it gives up on before its own timeout.
   dynamic "statement" {
     for_each = local.redshift_data ? [1] : []
 
     content {
-      sid       = "ReadStatements"
-      actions   = ["redshift-data:DescribeStatement", "redshift-data:GetStatementResult"]
+      sid       = "OwnStatements"
+      actions   = ["redshift-data:DescribeStatement", "redshift-data:GetStatementResult", "redshift-data:CancelStatement"]
       resources = ["*"]
     }
   }

@@ -37,6 +37,10 @@ locals {
 
   redshift = var.sink.type == "s3" ? null : var.sink.redshift
 
+  # The worker waits this long for a Redshift statement, then cancels it: it must give up
+  # before Lambda stops the worker (worker.timeout), or the statement outlives the chunk.
+  redshift_timeout_seconds = try(coalesce(local.redshift.statement_timeout_seconds, max(1, var.worker.timeout - 30)), null)
+
   common_environment = {
     STATE_BUCKET                       = local.state_bucket_name
     QUEUE_URL                          = local.queue_url
@@ -57,7 +61,18 @@ locals {
     UPLOAD_URL_TTL_SECONDS = tostring(var.upload_url_ttl_seconds)
   })
 
-  status_environment = merge(var.status.environment, local.common_environment)
+  status_environment = merge(var.status.environment, local.common_environment, {
+    ERRORS_URL_TTL_SECONDS = tostring(var.errors_url_ttl_seconds)
+  })
+
+  # IAM names are account-global; the same deployment name in two regions must not collide.
+  # name <= 31 + "-submit-" + the longest region name (14) stays under IAM's 64 characters.
+  role_names = { for fn in ["submit", "worker", "status"] : fn => "${var.name}-${fn}-${local.region}" }
+
+  # With log_format JSON, Lambda filters application logs at application_log_level, and
+  # Powertools adopts that level over POWERTOOLS_LOG_LEVEL (log_level allows DEBUG and INFO
+  # only, since the EMF metric lines count as INFO).
+  application_log_level = var.log_level
 
   worker_environment = merge(
     var.worker.environment,
@@ -83,6 +98,7 @@ locals {
         REDSHIFT_HOST               = local.redshift.host
         REDSHIFT_PORT               = tostring(local.redshift.port)
         REDSHIFT_COPY_ROLE_ARN      = local.redshift.copy_role_arn
+        REDSHIFT_TIMEOUT_SECONDS    = tostring(local.redshift_timeout_seconds)
       } : k => v if v != null
     },
   )
@@ -375,10 +391,13 @@ module "submit" {
   reserved_concurrent_executions = var.submit.reserved_concurrent_executions
   environment                    = local.submit_environment
   tracing_mode                   = var.tracing_enabled ? "Active" : "PassThrough"
+  application_log_level          = local.application_log_level
+  system_log_level               = var.system_log_level
 
   package       = local.packages.submit
   package_label = "packages.submit"
 
+  role_name             = local.role_names.submit
   policy_json           = data.aws_iam_policy_document.submit.json
   permissions_boundary  = var.permissions_boundary
   log_retention_in_days = var.log_retention_in_days
@@ -399,11 +418,14 @@ module "worker" {
   reserved_concurrent_executions = var.worker.reserved_concurrent_executions
   environment                    = local.worker_environment
   tracing_mode                   = var.tracing_enabled ? "Active" : "PassThrough"
+  application_log_level          = local.application_log_level
+  system_log_level               = var.system_log_level
   vpc_config                     = var.vpc_config
 
   package       = local.packages.worker
   package_label = "packages.worker"
 
+  role_name             = local.role_names.worker
   policy_json           = data.aws_iam_policy_document.worker.json
   permissions_boundary  = var.permissions_boundary
   log_retention_in_days = var.log_retention_in_days
@@ -424,10 +446,13 @@ module "status" {
   reserved_concurrent_executions = var.status.reserved_concurrent_executions
   environment                    = local.status_environment
   tracing_mode                   = var.tracing_enabled ? "Active" : "PassThrough"
+  application_log_level          = local.application_log_level
+  system_log_level               = var.system_log_level
 
   package       = local.packages.status
   package_label = "packages.status"
 
+  role_name             = local.role_names.status
   policy_json           = data.aws_iam_policy_document.status.json
   permissions_boundary  = var.permissions_boundary
   log_retention_in_days = var.log_retention_in_days
@@ -457,6 +482,11 @@ resource "aws_lambda_event_source_mapping" "worker" {
     precondition {
       condition     = var.worker.reserved_concurrent_executions == null || var.worker_maximum_concurrency <= coalesce(var.worker.reserved_concurrent_executions, var.worker_maximum_concurrency)
       error_message = "worker_maximum_concurrency (${var.worker_maximum_concurrency}) must be <= worker.reserved_concurrent_executions (${coalesce(var.worker.reserved_concurrent_executions, -1)}), or the worker is throttled and messages age into the DLQ: lower worker_maximum_concurrency or raise worker.reserved_concurrent_executions."
+    }
+
+    precondition {
+      condition     = local.redshift_timeout_seconds == null || coalesce(local.redshift_timeout_seconds, 0) + 10 <= var.worker.timeout
+      error_message = "sink.redshift.statement_timeout_seconds (${coalesce(local.redshift_timeout_seconds, 0)}) must end at least 10 s before worker.timeout (${var.worker.timeout}), so the worker can cancel the statement and record the chunk before Lambda stops it: lower statement_timeout_seconds (or leave it null) or raise worker.timeout."
     }
 
     precondition {

@@ -200,8 +200,8 @@ output "api_routes" {
 }
 
 output "api_log_group_name" {
-  description = "Log group of the API access logs."
-  value       = aws_cloudwatch_log_group.api_access.name
+  description = "Log group of the API access logs, or null (REST API with api_gateway_cloudwatch_role = \"none\")."
+  value       = try(aws_cloudwatch_log_group.api_access[0].name, null)
 }
 
 output "api_key_id" {

@@ -19,7 +19,7 @@ variable "tags" {
 }
 
 variable "kms_key_arn" {
-  description = "Customer managed KMS key ARN used for the state bucket, the queues, the log groups, the alarm topic and the functions' environment. null uses SSE-S3, SQS-managed SSE, the default CloudWatch Logs encryption and alias/aws/sns. The key policy must allow CloudWatch Logs and, for upload notifications, s3.amazonaws.com (kms:GenerateDataKey, kms:Decrypt)."
+  description = "Customer managed KMS key ARN used for the state bucket, the queues, the log groups, the alarm topic and the functions' environment. null uses SSE-S3, SQS-managed SSE and the default CloudWatch Logs encryption. The key policy must allow CloudWatch Logs and, for upload notifications, s3.amazonaws.com (kms:GenerateDataKey, kms:Decrypt). The alarm topic has its own setting (alarm_topic_encryption)."
   type        = string
   default     = null
 
@@ -126,11 +126,11 @@ variable "submit" {
 }
 
 variable "worker" {
-  description = "Worker function (SQS consumer): memory in MB, timeout in seconds, reserved concurrency (caps parallel chunks; null = unreserved) and extra environment variables."
+  description = "Worker function (SQS consumer): memory in MB, timeout in seconds, reserved concurrency (null = unreserved, the default: a reservation must leave the account's unreserved minimum, which a fresh account's quota of 10 cannot; worker_maximum_concurrency is the cap that protects the sink) and extra environment variables."
   type = object({
     memory_size                    = optional(number, 512)
     timeout                        = optional(number, 120)
-    reserved_concurrent_executions = optional(number, 10)
+    reserved_concurrent_executions = optional(number)
     environment                    = optional(map(string), {})
   })
   default = {}
@@ -184,13 +184,24 @@ variable "tracing_enabled" {
 }
 
 variable "log_level" {
-  description = "POWERTOOLS_LOG_LEVEL of the functions."
+  description = "Level of the functions' application logs: Lambda's application_log_level (which Powertools adopts over POWERTOOLS_LOG_LEVEL) and POWERTOOLS_LOG_LEVEL. DEBUG or INFO: Lambda files the Powertools EMF metric lines, which carry no level, as INFO, so a higher level would drop every metric and the jobs-failed alarm with them."
   type        = string
   default     = "INFO"
 
   validation {
-    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level)
-    error_message = "log_level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL."
+    condition     = contains(["DEBUG", "INFO"], var.log_level)
+    error_message = "log_level must be DEBUG or INFO: Lambda filters JSON application logs at this level and files the EMF metric lines (no level) as INFO, so WARNING or above would drop every metric. Silence INFO lines in code, not here."
+  }
+}
+
+variable "system_log_level" {
+  description = "Lambda's filter for its own platform log lines (START, END, REPORT): DEBUG, INFO or WARN. INFO keeps the REPORT lines (duration, memory)."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN"], var.system_log_level)
+    error_message = "system_log_level must be DEBUG, INFO or WARN."
   }
 }
 
@@ -241,24 +252,35 @@ variable "max_records_per_job" {
 }
 
 variable "max_body_bytes" {
-  description = "Largest request body POST /jobs accepts in bytes (413 above it); larger inputs use POST /jobs/uploads. API Gateway and Lambda cap it near 6 MB."
+  description = "Largest request body POST /jobs accepts in bytes (413 above it); larger inputs use POST /jobs/uploads. At most 3112960: the body reaches Lambda inside a JSON event, where escaping can double it (REST and HTTP API application/json: every `\"` and `\\` becomes two bytes; HTTP API base64-encodes application/x-ndjson, x4/3), plus up to 64 KiB of headers and request context, and the whole event must fit Lambda's 6291456-byte invocation payload, or the client gets a 5xx instead of a 413."
   type        = number
-  default     = 5242880
+  default     = 3000000
 
   validation {
-    condition     = var.max_body_bytes >= 1024 && var.max_body_bytes <= 6291456
-    error_message = "max_body_bytes must be between 1024 and 6291456 (the Lambda synchronous payload limit)."
+    condition     = var.max_body_bytes >= 1024 && var.max_body_bytes <= 3112960
+    error_message = "max_body_bytes must be between 1024 and 3112960: API Gateway's JSON escaping can double the body inside the Lambda event, and (6291456 - 65536 bytes of headers and context) / 2 = 3112960 is what still fits Lambda's invocation payload. Send larger inputs through POST /jobs/uploads."
   }
 }
 
 variable "upload_url_ttl_seconds" {
-  description = "Lifetime of the presigned upload URL of POST /jobs/uploads; a job not uploaded by then ends `expired`."
+  description = "Lifetime of the presigned upload URL of POST /jobs/uploads (60..3600); a job not uploaded by then ends `expired`. A presigned URL dies with the temporary credentials that signed it (the function role's session, 12 hours at most and possibly near its end), so longer TTLs would be promises S3 does not keep."
   type        = number
   default     = 900
 
   validation {
-    condition     = var.upload_url_ttl_seconds >= 60 && var.upload_url_ttl_seconds <= 43200
-    error_message = "upload_url_ttl_seconds must be between 60 and 43200 (the submit role's session limits presigned URLs)."
+    condition     = var.upload_url_ttl_seconds >= 60 && var.upload_url_ttl_seconds <= 3600
+    error_message = "upload_url_ttl_seconds must be between 60 and 3600: a presigned URL dies with the function role's temporary session credentials that signed it (12 hours at most, possibly near their end), so a longer TTL would not be honoured. Lower it; a client that needs longer asks for a new upload."
+  }
+}
+
+variable "errors_url_ttl_seconds" {
+  description = "Lifetime of the presigned `links.errors` URL of GET /jobs/{job_id} (60..3600); it is signed anew on each GET. Capped like upload_url_ttl_seconds: the URL dies with the status role's session credentials."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.errors_url_ttl_seconds >= 60 && var.errors_url_ttl_seconds <= 3600
+    error_message = "errors_url_ttl_seconds must be between 60 and 3600: a presigned URL dies with the function role's temporary session credentials that signed it, so a longer TTL would not be honoured. Clients GET the job again for a fresh link."
   }
 }
 
@@ -329,7 +351,7 @@ variable "record_processor" {
 }
 
 variable "sink" {
-  description = "Where the worker writes processed records: `s3` (NDJSON under the job's results/ prefix), `redshift_data` (Redshift Data API) or `redshift` (redshift-connector, usually with vpc_config). `redshift` settings: table, database, and either cluster_identifier (+ db_user, or secret_arn) or workgroup_name for Serverless with the Data API; host/port and secret_arn for the connector; copy_role_arn is the role Redshift assumes for COPY from the state bucket."
+  description = "Where the worker writes processed records: `s3` (NDJSON under the job's results/ prefix), `redshift_data` (Redshift Data API) or `redshift` (redshift-connector, usually with vpc_config). `redshift` settings: table, database, and either cluster_identifier (+ db_user, or secret_arn) or workgroup_name for Serverless with the Data API; host/port and secret_arn for the connector; copy_role_arn is the role Redshift assumes for COPY from the state bucket; statement_timeout_seconds is how long the worker waits for a statement before it cancels it (null: worker.timeout - 30, at least 1; it must end 10 s before worker.timeout)."
   type = object({
     type = optional(string, "s3")
     redshift = optional(object({
@@ -343,6 +365,8 @@ variable "sink" {
       host               = optional(string)
       port               = optional(number, 5439)
       copy_role_arn      = optional(string)
+      # null: worker.timeout - 30 (at least 1), so the worker cancels before Lambda stops it.
+      statement_timeout_seconds = optional(number)
     }))
   })
   default = {}
@@ -451,13 +475,13 @@ variable "queue_visibility_timeout_seconds" {
 }
 
 variable "queue_message_retention_seconds" {
-  description = "Retention of messages in the work queue (the DLQ keeps them 14 days)."
+  description = "Retention of messages in the work queue (60..1036800, 12 days). The DLQ keeps messages 14 days, and a message moved there keeps its original enqueue time, so the DLQ's retention must exceed the queue's by the time operators need to act on the DLQ alarm."
   type        = number
   default     = 345600
 
   validation {
-    condition     = var.queue_message_retention_seconds >= 60 && var.queue_message_retention_seconds <= 1209600
-    error_message = "queue_message_retention_seconds must be between 60 and 1209600."
+    condition     = var.queue_message_retention_seconds >= 60 && var.queue_message_retention_seconds <= 1036800
+    error_message = "queue_message_retention_seconds must be between 60 and 1036800 (12 days): a message redriven to the DLQ (14 days) keeps its enqueue time, so at a longer queue retention it could expire in the DLQ before anyone reads it."
   }
 }
 
@@ -610,21 +634,26 @@ variable "throttling_rate_limit" {
   }
 }
 
-variable "api_execution_logging_level" {
-  description = "REST API execution logging level (OFF, ERROR, INFO); the module creates the execution log group with retention."
+variable "api_gateway_cloudwatch_role" {
+  description = "REST API access and execution logs need API Gateway's account-level CloudWatch Logs role, one per account and region, which a fresh account does not have. `none` (default): the REST stage logs nothing, so the defaults apply anywhere; `existing`: the role is already set in this account and region (e.g. by a landing zone), REST logs on; `create`: this deployment sets it (only one stack per account and region should). HTTP APIs need no such role and always write access logs."
   type        = string
-  default     = "ERROR"
+  default     = "none"
 
   validation {
-    condition     = contains(["OFF", "ERROR", "INFO"], var.api_execution_logging_level)
-    error_message = "api_execution_logging_level must be OFF, ERROR or INFO."
+    condition     = contains(["none", "existing", "create"], var.api_gateway_cloudwatch_role)
+    error_message = "api_gateway_cloudwatch_role must be none, existing or create."
   }
 }
 
-variable "create_api_gateway_account" {
-  description = "Create the regional API Gateway account setting and its CloudWatch role, which REST access and execution logs need. It is one per account and region: leave false when it is managed elsewhere."
-  type        = bool
-  default     = false
+variable "api_execution_logging_level" {
+  description = "REST API execution logging level (OFF, ERROR, INFO); null is ERROR when api_gateway_cloudwatch_role is existing or create, OFF otherwise. The module creates the execution log group with retention."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_execution_logging_level == null || contains(["OFF", "ERROR", "INFO"], coalesce(var.api_execution_logging_level, "-"))
+    error_message = "api_execution_logging_level must be OFF, ERROR or INFO (or null)."
+  }
 }
 
 ################################################################################
@@ -638,9 +667,28 @@ variable "create_alarms" {
 }
 
 variable "alarm_sns_topic_arns" {
-  description = "SNS topics notified by the alarms; empty creates one encrypted topic (output sns_topic_arn)."
+  description = "SNS topics notified by the alarms; empty creates one encrypted topic (output sns_topic_arn). An encrypted topic's key policy must let cloudwatch.amazonaws.com use the key."
   type        = list(string)
   default     = []
+}
+
+variable "alarm_topic_encryption" {
+  description = "Encryption of the alarm topic the module creates. By default a customer managed key of its own (rotation on) whose policy lets CloudWatch publish from this deployment's alarms. `create_kms_key = false` with `kms_key_arn` uses that key instead (its policy must allow cloudwatch.amazonaws.com kms:GenerateDataKey* and kms:Decrypt), or with `kms_key_arn = null` turns SSE off by explicit choice. Never alias/aws/sns: CloudWatch cannot use it, so alarms would notify nobody."
+  type = object({
+    create_kms_key = optional(bool, true)
+    kms_key_arn    = optional(string)
+  })
+  default = {}
+
+  validation {
+    condition     = !(var.alarm_topic_encryption.create_kms_key && var.alarm_topic_encryption.kms_key_arn != null)
+    error_message = "alarm_topic_encryption: set create_kms_key = false to use kms_key_arn (or drop kms_key_arn to let the module create the key)."
+  }
+
+  validation {
+    condition     = !endswith(coalesce(var.alarm_topic_encryption.kms_key_arn, "-"), "alias/aws/sns")
+    error_message = "alarm_topic_encryption.kms_key_arn must not be alias/aws/sns: its key policy cannot allow cloudwatch.amazonaws.com, so alarms would go to ALARM and notify nobody. Leave the default (the module creates a key CloudWatch may use), give a customer managed key that allows cloudwatch.amazonaws.com, or set kms_key_arn = null with create_kms_key = false for no encryption."
+  }
 }
 
 variable "alarm_thresholds" {

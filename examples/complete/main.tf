@@ -150,7 +150,7 @@ module "async_jobs" {
 
   # Jobs
   max_records_per_job       = 1000000
-  max_body_bytes            = 6000000
+  max_body_bytes            = 3000000
   upload_url_ttl_seconds    = 3600
   retry_after_seconds       = 10
   chunk_size                = 1000
@@ -191,7 +191,8 @@ module "async_jobs" {
   throttling_burst_limit      = 200
   throttling_rate_limit       = 100
   api_execution_logging_level = "INFO"
-  create_api_gateway_account  = true
+  # REST logs need the account's API Gateway CloudWatch role; this example sets it.
+  api_gateway_cloudwatch_role = "create"
 
   # Alarms
   create_alarms        = true

@@ -1,3 +1,6 @@
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
 locals {
   create_topic  = length(var.sns_topic_arns) == 0
   alarm_actions = local.create_topic ? [aws_sns_topic.alarms[0].arn] : var.sns_topic_arns
@@ -82,11 +85,65 @@ locals {
 # Topic
 ################################################################################
 
+# CloudWatch publishes to an encrypted topic only if the key policy lets it use the key. The
+# AWS managed alias/aws/sns key's policy cannot be changed, so alarms on a topic encrypted with
+# it go to ALARM and nobody hears of it: the module's topic gets a key of its own.
+data "aws_iam_policy_document" "topic_key" {
+  count = local.create_topic && var.create_topic_kms_key ? 1 : 0
+
+  #checkov:skip=CKV_AWS_109:a key policy's resource is the key itself; the account root statement is the standard delegation to IAM
+  #checkov:skip=CKV_AWS_111:a key policy's resource is the key itself
+  #checkov:skip=CKV_AWS_356:a key policy's resource is the key itself
+  statement {
+    sid       = "AccountAdministration"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_partition.current.partition}:cloudwatch:${var.region}:${data.aws_caller_identity.current.account_id}:alarm:${var.name}-*"]
+    }
+  }
+}
+
+resource "aws_kms_key" "topic" {
+  count = local.create_topic && var.create_topic_kms_key ? 1 : 0
+
+  description         = "${var.name}: alarm topic (CloudWatch may publish)"
+  enable_key_rotation = true
+  policy              = data.aws_iam_policy_document.topic_key[0].json
+  tags                = var.tags
+}
+
 resource "aws_sns_topic" "alarms" {
+  #checkov:skip=CKV_AWS_26:encrypted with the module's own key unless topic_kms_key_arn is given or encryption is turned off explicitly
   count = local.create_topic ? 1 : 0
 
   name              = "${var.name}-alarms"
-  kms_master_key_id = coalesce(var.kms_key_arn, "alias/aws/sns")
+  kms_master_key_id = var.create_topic_kms_key ? aws_kms_key.topic[0].arn : var.topic_kms_key_arn
   tags              = var.tags
 }
 
@@ -119,7 +176,8 @@ resource "aws_cloudwatch_metric_alarm" "this" {
 ################################################################################
 
 resource "aws_cloudwatch_dashboard" "this" {
-  dashboard_name = var.name
+  # Dashboards are account-global (not regional): the region keeps two regions' apart.
+  dashboard_name = "${var.name}-${var.region}"
 
   dashboard_body = jsonencode({
     widgets = [

@@ -22,3 +22,8 @@ output "dashboard_name" {
   description = "Name of the CloudWatch dashboard."
   value       = aws_cloudwatch_dashboard.this.dashboard_name
 }
+
+output "topic_kms_key_arn" {
+  description = "ARN of the key the module created for its topic, or null."
+  value       = try(aws_kms_key.topic[0].arn, null)
+}

@@ -108,8 +108,19 @@ variable "sns_topic_arns" {
   default     = []
 }
 
-variable "kms_key_arn" {
-  description = "KMS key of the created topic; null uses alias/aws/sns."
+variable "create_topic_kms_key" {
+  description = "Encrypt the created topic with a customer managed key (rotation on) whose policy lets cloudwatch.amazonaws.com publish from this account's alarms named `<name>-*`."
+  type        = bool
+  default     = true
+}
+
+variable "topic_kms_key_arn" {
+  description = "KMS key of the created topic when create_topic_kms_key = false; null leaves the topic unencrypted. Its key policy must let cloudwatch.amazonaws.com use it (kms:GenerateDataKey*, kms:Decrypt)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.topic_kms_key_arn == null || !endswith(coalesce(var.topic_kms_key_arn, "-"), "alias/aws/sns")
+    error_message = "topic_kms_key_arn must not be alias/aws/sns: CloudWatch cannot use the AWS managed SNS key, so alarms would notify nobody. Use a customer managed key that allows cloudwatch.amazonaws.com."
+  }
 }

@@ -47,7 +47,7 @@ data "aws_iam_policy_document" "assume" {
 }
 
 resource "aws_iam_role" "this" {
-  name                 = var.function_name
+  name                 = coalesce(var.role_name, var.function_name)
   assume_role_policy   = data.aws_iam_policy_document.assume.json
   permissions_boundary = var.permissions_boundary
   tags                 = var.tags
@@ -111,7 +111,7 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116:invoked synchronously by API Gateway or by an SQS event source mapping; the queue has its own DLQ
   #checkov:skip=CKV_AWS_117:a VPC is only needed for the in-VPC Redshift sink (vpc_config)
   #checkov:skip=CKV_AWS_272:code signing needs a signing profile owned by the consumer; packages are reproducible zips
-  #checkov:skip=CKV_AWS_115:reserved concurrency is an input; the worker is capped by default, API functions scale with API throttling
+  #checkov:skip=CKV_AWS_115:reserved concurrency is an input; unreserved by default so a fresh account's quota can take it; the event source mapping's maximum_concurrency caps the worker
   #checkov:skip=CKV_AWS_173:environment holds no secrets; a customer key is used when kms_key_arn is set
   function_name                  = var.function_name
   description                    = var.description
@@ -138,9 +138,13 @@ resource "aws_lambda_function" "this" {
     mode = var.tracing_mode
   }
 
+  # Lambda filters JSON application logs at application_log_level (and Powertools adopts it as
+  # its own level); lines without a level, such as Powertools' EMF metrics, count as INFO.
   logging_config {
-    log_format = "JSON"
-    log_group  = aws_cloudwatch_log_group.this.name
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.this.name
+    application_log_level = var.application_log_level
+    system_log_level      = var.system_log_level
   }
 
   dynamic "vpc_config" {

@@ -72,6 +72,28 @@ variable "environment" {
   default     = {}
 }
 
+variable "application_log_level" {
+  description = "Lambda's filter for the function's JSON application logs (TRACE, DEBUG, INFO, WARN, ERROR, FATAL). Lines without a level (EMF metrics) count as INFO, so above INFO they are dropped."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.application_log_level)
+    error_message = "application_log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
+}
+
+variable "system_log_level" {
+  description = "Lambda's filter for the platform's own log lines (DEBUG, INFO, WARN); INFO keeps the REPORT lines."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN"], var.system_log_level)
+    error_message = "system_log_level must be one of DEBUG, INFO, WARN."
+  }
+}
+
 variable "tracing_mode" {
   description = "X-Ray tracing mode: Active or PassThrough."
   type        = string
@@ -126,6 +148,17 @@ variable "check_manifest" {
 ################################################################################
 # IAM
 ################################################################################
+
+variable "role_name" {
+  description = "Name of the execution role; null uses function_name. IAM names are account-global: include the region when the same function name may exist in another region. At most 64 characters."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.role_name == null || length(coalesce(var.role_name, "-")) <= 64
+    error_message = "role_name must be at most 64 characters (the IAM limit)."
+  }
+}
 
 variable "policy_json" {
   description = "Inline policy (JSON) with the function's own permissions; logs, X-Ray and VPC permissions are added by the module."

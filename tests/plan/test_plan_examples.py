@@ -29,6 +29,8 @@ WORKER_ACTIONS = LOGS_XRAY | {
     "sqs:SendMessage",
 }
 
+LIST_PREFIXES = {"submit": ["jobs/*", "idempotency/*"], "status": "jobs/*", "worker": ["jobs/*", "config/*"]}
+
 ROUTES = ["POST /jobs", "POST /jobs/uploads", "GET /jobs/{job_id}", "DELETE /jobs/{job_id}"]
 
 # Resources every REST deployment plans (counts exact).
@@ -56,6 +58,7 @@ REST_COUNTS = {
     "aws_api_gateway_deployment": 1,
     "aws_api_gateway_stage": 1,
     "aws_api_gateway_method_settings": 1,
+    "aws_api_gateway_gateway_response": 21,
     "aws_cloudwatch_metric_alarm": 8,
     "aws_cloudwatch_dashboard": 1,
 }
@@ -131,15 +134,18 @@ def check_queues(plan: PlanSummary, visibility: int, max_receive: int, redrive_a
         assert "aws_sqs_queue_redrive_allow_policy.dlq[0]" not in plan.values
 
 
-def check_worker(plan: PlanSummary, timeout: int, reserved: int, max_concurrency: int, enabled: bool) -> None:
+def check_worker(
+    plan: PlanSummary, timeout: int, reserved: int | None, max_concurrency: int, enabled: bool
+) -> None:
     esm = plan.values["aws_lambda_event_source_mapping.worker"]
     assert esm["function_response_types"] == ["ReportBatchItemFailures"]
     assert esm["scaling_config"] == [{"maximum_concurrency": max_concurrency}]
     assert esm["enabled"] is enabled
     worker = plan.values["module.worker.aws_lambda_function.this"]
     assert worker["timeout"] == timeout
-    assert worker["reserved_concurrent_executions"] == reserved
-    assert max_concurrency <= reserved
+    # -1 is the provider's "unreserved"
+    assert worker["reserved_concurrent_executions"] == (-1 if reserved is None else reserved)
+    assert reserved is None or max_concurrency <= reserved
 
 
 def check_functions(plan: PlanSummary, runtime: str = "python3.13", arch: str = "arm64") -> None:
@@ -151,7 +157,7 @@ def check_functions(plan: PlanSummary, runtime: str = "python3.13", arch: str = 
                 "runtime": runtime,
                 "architectures": [arch],
                 "tracing_config": [{"mode": "Active"}],
-                "logging_config": [{"log_format": "JSON"}],
+                "logging_config": [{"log_format": "JSON", "system_log_level": "INFO"}],
             },
             fn,
             name,
@@ -181,6 +187,10 @@ def check_iam(plan: PlanSummary, extra: dict[str, set[str]] | None = None) -> No
         policy = plan.values[f"module.{name}.aws_iam_role_policy.this"]["policy"]
         assert policy_actions(policy) == actions | extra.get(name, set()), name
         assert not any("*" in a for a in policy_actions(policy)), name
+        # s3:ListBucket (404 for missing keys) lists only the prefixes the function reads
+        listing = [s for s in json.loads(policy)["Statement"] if s["Action"] == "s3:ListBucket"]
+        assert len(listing) == 1, name
+        assert listing[0]["Condition"] == {"StringLike": {"s3:prefix": LIST_PREFIXES[name]}}, name
 
 
 def check_alarms(plan: PlanSummary, topic_known: bool) -> None:
@@ -225,8 +235,10 @@ def test_minimal_inventory(minimal: PlanSummary) -> None:
     expected = {
         **REST_COUNTS,
         "aws_sqs_queue_redrive_allow_policy": 1,
-        "aws_cloudwatch_log_group": 5,
+        # the functions' only: REST logs need the account's CloudWatch role (opt-in)
+        "aws_cloudwatch_log_group": 3,
         "aws_sns_topic": 1,
+        "aws_kms_key": 1,
     }
     assert minimal.counts == expected
 
@@ -240,7 +252,7 @@ def test_minimal_storage(minimal: PlanSummary) -> None:
 
 def test_minimal_queues_and_worker(minimal: PlanSummary) -> None:
     check_queues(minimal, visibility=6 * 120 + 0, max_receive=5)
-    check_worker(minimal, timeout=120, reserved=10, max_concurrency=5, enabled=True)
+    check_worker(minimal, timeout=120, reserved=None, max_concurrency=5, enabled=True)
     queue_policy = json.loads(minimal.values["aws_sqs_queue_policy.this"]["policy"])
     s3 = [s for s in queue_policy["Statement"] if s.get("Principal") == {"Service": "s3.amazonaws.com"}]
     assert s3 and s3[0]["Action"] == "sqs:SendMessage"
@@ -260,11 +272,19 @@ def test_minimal_api(minimal: PlanSummary) -> None:
     assert all(i["type"] == "AWS_PROXY" for i in integrations.values())
     stage = minimal.values["aws_api_gateway_stage.this[0]"]
     assert stage["stage_name"] == "v1" and stage["xray_tracing_enabled"] is True
-    assert json.loads(stage["access_log_settings"][0]["format"])["requestId"] == "$context.requestId"
+    # REST logs need the account's CloudWatch role, which a fresh account lacks: off by default
+    assert stage["access_log_settings"] == []
     settings = minimal.values["aws_api_gateway_method_settings.this[0]"]["settings"][0]
     assert_subset(
-        {"throttling_burst_limit": 100, "throttling_rate_limit": 50, "metrics_enabled": True}, settings
+        {
+            "throttling_burst_limit": 100,
+            "throttling_rate_limit": 50,
+            "metrics_enabled": True,
+            "logging_level": "OFF",
+        },
+        settings,
     )
+    assert minimal.of_type("aws_api_gateway_account") == {}
     assert minimal.values["aws_api_gateway_deployment.this[0]"]  # redeploys on route changes (triggers)
     permissions = minimal.of_type("aws_lambda_permission")
     assert {a: (p["principal"], p["function_name"]) for a, p in permissions.items()} == {
@@ -277,8 +297,12 @@ def test_minimal_api(minimal: PlanSummary) -> None:
 
 def test_minimal_alarms(minimal: PlanSummary) -> None:
     check_alarms(minimal, topic_known=False)
-    topic = minimal.values["module.alarms[0].aws_sns_topic.alarms[0]"]
-    assert topic["kms_master_key_id"] == "alias/aws/sns"
+    # the module's own key (known after apply), never alias/aws/sns
+    topic = "module.alarms[0].aws_sns_topic.alarms[0]"
+    assert minimal.values[topic].get("kms_master_key_id") is None
+    assert minimal.unknown[topic]["kms_master_key_id"] is True
+    key = minimal.values["module.alarms[0].aws_kms_key.topic[0]"]
+    assert key["enable_key_rotation"] is True
 
 
 # --- complete: every option -----------------------------------------------------------
@@ -365,7 +389,7 @@ def test_complete_alarms_to_given_topic(complete: PlanSummary) -> None:
 
 
 def test_local_inventory(local: PlanSummary) -> None:
-    expected = {**REST_COUNTS, "aws_cloudwatch_log_group": 5, "aws_sns_topic": 1}
+    expected = {**REST_COUNTS, "aws_cloudwatch_log_group": 3, "aws_sns_topic": 1, "aws_kms_key": 1}
     assert local.counts == expected
 
 

@@ -196,6 +196,7 @@ def test_redshift_data_sink(plan_guards: Plan) -> None:
         "redshift-data:BatchExecuteStatement",
         "redshift-data:DescribeStatement",
         "redshift-data:GetStatementResult",
+        "redshift-data:CancelStatement",
         "secretsmanager:GetSecretValue",
     }
     env = plan.values["module.worker.aws_lambda_function.this"]["environment"][0]["variables"]
