@@ -141,3 +141,20 @@ def test_signed_requests_without_a_body_pass_the_signature_check(aws: dict[str, 
     keys = {"aws_access_key_id": credentials.access_key, "aws_secret_access_key": credentials.secret_key}
     assert boto3.client("lambda", region_name=REGION, **keys).list_functions()["Functions"] == []
     assert boto3.client("apigateway", region_name=REGION, **keys).get_rest_apis()["items"] == []
+
+
+def test_a_presigned_url_acts_as_its_signer(aws: dict[str, Any]) -> None:
+    import requests
+
+    # GIVEN a role that may put objects under uploads/ only, and URLs it presigned
+    clients = role_clients(
+        aws,
+        "uploader",
+        [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::state/uploads/*"}],
+    )
+    s3 = clients["s3"]
+    allowed = s3.generate_presigned_url("put_object", Params={"Bucket": "state", "Key": "uploads/a.ndjson"})
+    refused = s3.generate_presigned_url("put_object", Params={"Bucket": "state", "Key": "jobs/a.ndjson"})
+    # WHEN a client PUTs to them THEN the signer's policy decides, as on AWS
+    assert requests.put(allowed, data=b'{"id": 1}\n', timeout=10).status_code == 200
+    assert requests.put(refused, data=b'{"id": 1}\n', timeout=10).status_code == 403
