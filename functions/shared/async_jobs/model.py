@@ -199,15 +199,21 @@ def range_contains(spans: list[list[int]], number: int) -> bool:
 
 def range_add(spans: list[list[int]], number: int) -> list[list[int]]:
     """A new list with `number` added, neighbours merged (so n consecutive chunks are one pair)."""
-    if range_contains(spans, number):
-        return [list(span) for span in spans]
-    merged = sorted([list(span) for span in spans] + [[number, number + 1]])
-    result: list[list[int]] = []
-    for start, end in merged:
-        if result and start <= result[-1][1]:
-            result[-1][1] = max(result[-1][1], end)
-        else:
-            result.append([start, end])
+    result = [list(span) for span in spans]
+    position = bisect.bisect_right([start for start, _ in result], number)
+    if position and result[position - 1][1] > number:
+        return result  # already inside the span before
+    joins_left = position > 0 and result[position - 1][1] == number
+    joins_right = position < len(result) and result[position][0] == number + 1
+    if joins_left and joins_right:
+        result[position - 1][1] = result[position][1]
+        del result[position]
+    elif joins_left:
+        result[position - 1][1] = number + 1
+    elif joins_right:
+        result[position][0] = number
+    else:
+        result.insert(position, [number, number + 1])
     return result
 
 
