@@ -41,13 +41,10 @@ locals {
   # before Lambda stops the worker (worker.timeout), or the statement outlives the chunk.
   redshift_timeout_seconds = try(coalesce(local.redshift.statement_timeout_seconds, max(1, var.worker.timeout - 30)), null)
 
+  # Each function gets exactly the variables its parser declares (functions/shared/async_jobs/
+  # config.py; tests/plan/test_plan_environment.py holds the two together).
   common_environment = {
     STATE_BUCKET                       = local.state_bucket_name
-    QUEUE_URL                          = local.queue_url
-    QUEUE_FIFO                         = tostring(var.queue_fifo)
-    API_TYPE                           = var.api_type
-    AUTHORIZATION                      = var.authorization
-    RETRY_AFTER_SECONDS                = tostring(var.retry_after_seconds)
     POWERTOOLS_SERVICE_NAME            = var.name
     POWERTOOLS_METRICS_NAMESPACE       = var.metrics_namespace
     POWERTOOLS_LOG_LEVEL               = var.log_level
@@ -55,13 +52,24 @@ locals {
     POWERTOOLS_TRACER_CAPTURE_RESPONSE = "false"
   }
 
-  submit_environment = merge(var.submit.environment, local.common_environment, {
+  queue_environment = {
+    QUEUE_URL  = local.queue_url
+    QUEUE_FIFO = tostring(var.queue_fifo)
+  }
+
+  api_environment = {
+    API_TYPE            = var.api_type
+    AUTHORIZATION       = var.authorization
+    RETRY_AFTER_SECONDS = tostring(var.retry_after_seconds)
+  }
+
+  submit_environment = merge(var.submit.environment, local.common_environment, local.queue_environment, local.api_environment, {
     MAX_RECORDS_PER_JOB    = tostring(var.max_records_per_job)
     MAX_BODY_BYTES         = tostring(var.max_body_bytes)
     UPLOAD_URL_TTL_SECONDS = tostring(var.upload_url_ttl_seconds)
   })
 
-  status_environment = merge(var.status.environment, local.common_environment, {
+  status_environment = merge(var.status.environment, local.common_environment, local.api_environment, {
     ERRORS_URL_TTL_SECONDS = tostring(var.errors_url_ttl_seconds)
   })
 
@@ -77,6 +85,7 @@ locals {
   worker_environment = merge(
     var.worker.environment,
     local.common_environment,
+    local.queue_environment,
     {
       CHUNK_SIZE                = tostring(var.chunk_size)
       PROGRESS_EVERY            = tostring(var.progress_every)
@@ -87,19 +96,25 @@ locals {
     var.record_schema == null ? {} : { RECORD_SCHEMA_KEY = local.record_schema_key },
     var.record_processor == null ? {} : { RECORD_PROCESSOR = var.record_processor },
     local.redshift == null ? {} : {
-      for k, v in {
-        REDSHIFT_TABLE              = local.redshift.table
-        REDSHIFT_SCHEMA             = local.redshift.schema
-        REDSHIFT_DATABASE           = local.redshift.database
-        REDSHIFT_CLUSTER_IDENTIFIER = local.redshift.cluster_identifier
-        REDSHIFT_WORKGROUP_NAME     = local.redshift.workgroup_name
-        REDSHIFT_DB_USER            = local.redshift.db_user
-        REDSHIFT_SECRET_ARN         = local.redshift.secret_arn
-        REDSHIFT_HOST               = local.redshift.host
-        REDSHIFT_PORT               = tostring(local.redshift.port)
-        REDSHIFT_COPY_ROLE_ARN      = local.redshift.copy_role_arn
-        REDSHIFT_TIMEOUT_SECONDS    = tostring(local.redshift_timeout_seconds)
-      } : k => v if v != null
+      for k, v in merge(
+        {
+          REDSHIFT_TABLE           = local.redshift.table
+          REDSHIFT_SCHEMA          = local.redshift.schema
+          REDSHIFT_DATABASE        = local.redshift.database
+          REDSHIFT_DB_USER         = local.redshift.db_user
+          REDSHIFT_SECRET_ARN      = local.redshift.secret_arn
+          REDSHIFT_COPY_ROLE_ARN   = local.redshift.copy_role_arn
+          REDSHIFT_TIMEOUT_SECONDS = tostring(local.redshift_timeout_seconds)
+        },
+        # the Data API addresses a cluster or a workgroup by name, the connector a host and port
+        var.sink.type == "redshift_data" ? tomap({
+          REDSHIFT_CLUSTER_IDENTIFIER = local.redshift.cluster_identifier
+          REDSHIFT_WORKGROUP_NAME     = local.redshift.workgroup_name
+          }) : tomap({
+          REDSHIFT_HOST = local.redshift.host
+          REDSHIFT_PORT = tostring(local.redshift.port)
+        }),
+      ) : k => v if v != null
     },
   )
 }

@@ -169,7 +169,7 @@ def test_redshift_connector_sink_runs_the_same_sql_in_one_transaction(aws: Aws) 
     sink.write(JOB, 1, ROWS)
     # THEN one connection, the staged COPY + replace by key, committed each time
     assert opened == [settings]
-    assert connection.log == (EXPECTED_SQL + ["COMMIT", "close"]) * 2
+    assert connection.log == (["SET statement_timeout TO 600000", *EXPECTED_SQL, "COMMIT", "close"]) * 2
     assert [row["record_index"] for row in staged(aws)] == [4, 5]
 
 
@@ -220,8 +220,12 @@ def test_redshift_settings_are_validated() -> None:
 def test_redshift_schema_takes_effect_in_both_sinks(aws: Aws) -> None:
     # GIVEN each Redshift sink configured from REDSHIFT_SCHEMA=sales, REDSHIFT_TABLE=orders
     schema = {"REDSHIFT_SCHEMA": "sales", "REDSHIFT_TABLE": "orders"}
-    data_config = WorkerConfig.from_env({**DATA_API, **schema, "REDSHIFT_WORKGROUP_NAME": "sales-wg"}).redshift
-    connector_config = WorkerConfig.from_env({**CONNECTOR, **schema}).redshift
+    data_config = WorkerConfig.from_env(
+        {**DATA_API, **schema, "REDSHIFT_WORKGROUP_NAME": "sales-wg"}
+    ).redshift
+    connector_config = WorkerConfig.from_env(
+        {**CONNECTOR, **schema, "REDSHIFT_TIMEOUT_SECONDS": "30"}
+    ).redshift
     assert data_config is not None and connector_config is not None
     client = boto3.client("redshift-data", region_name="us-east-1")
     data_sink = RedshiftDataSink(client, JobStore(aws.s3, BUCKET), data_config, sleep=lambda _: None)
@@ -244,7 +248,8 @@ def test_redshift_schema_takes_effect_in_both_sinks(aws: Aws) -> None:
     # THEN both load into "sales"."orders" (the Stubber compared the Data API's SQL), and the
     # results link names the schema
     expected_connector = expected_sql('"sales"."orders"', "default")  # no COPY role: default role
-    assert connection.log == [*expected_connector, "COMMIT", "close"]
+    # REDSHIFT_TIMEOUT_SECONDS bounds each load on the server
+    assert connection.log == ["SET statement_timeout TO 30000", *expected_connector, "COMMIT", "close"]
     assert data_sink.results_location(JOB) == f"redshift://dev/sales.orders?job_id={JOB}"
     assert connector_sink.results_location(JOB) == f"redshift://dev/sales.orders?job_id={JOB}"
 

@@ -263,13 +263,13 @@ class RedshiftConfig:
             EnvVar("REDSHIFT_DB_USER", False, "database user (temporary credentials)"),
             EnvVar("REDSHIFT_SECRET_ARN", False, "Secrets Manager secret with the database credentials"),
             EnvVar("REDSHIFT_COPY_ROLE_ARN", False, "role Redshift assumes to COPY from the state bucket"),
+            EnvVar("REDSHIFT_TIMEOUT_SECONDS", False, "how long one load may run before it is cancelled"),
         )
         if sink == "redshift_data":
             return (
                 *common,
                 EnvVar("REDSHIFT_CLUSTER_IDENTIFIER", False, "provisioned cluster (or a workgroup)"),
                 EnvVar("REDSHIFT_WORKGROUP_NAME", False, "Redshift Serverless workgroup (or a cluster)"),
-                EnvVar("REDSHIFT_TIMEOUT_SECONDS", False, "how long one load may run"),
             )
         return (
             *common,
@@ -294,13 +294,13 @@ class RedshiftConfig:
             "database": env.optional("REDSHIFT_DATABASE"),
             "db_user": env.optional("REDSHIFT_DB_USER"),
             "secret_arn": env.optional("REDSHIFT_SECRET_ARN"),
+            "timeout_seconds": env.integer("REDSHIFT_TIMEOUT_SECONDS", 600, 1, 900),
         }
         if sink == "redshift_data":
             config = cls(
                 **common,
                 cluster_identifier=env.optional("REDSHIFT_CLUSTER_IDENTIFIER"),
                 workgroup_name=env.optional("REDSHIFT_WORKGROUP_NAME"),
-                timeout_seconds=env.integer("REDSHIFT_TIMEOUT_SECONDS", 600, 1, 900),
             )
             if not (config.cluster_identifier or config.workgroup_name):
                 raise ConfigError(

@@ -58,7 +58,11 @@ class RedshiftSink:
         key = Keys.staging(job_id, chunk)
         self._store.put(key, staged_ndjson(job_id, rows))
         target = qualified_table(self._config.schema, self._config.table)
-        sqls = load_statements(target, chunk, f"s3://{self._store.bucket}/{key}", self._config.copy_role_arn)
+        sqls = [
+            # the server cancels a load that would outlive the worker (REDSHIFT_TIMEOUT_SECONDS)
+            f"SET statement_timeout TO {int(self._config.timeout_seconds) * 1000}",
+            *load_statements(target, chunk, f"s3://{self._store.bucket}/{key}", self._config.copy_role_arn),
+        ]
         connection = self._conn()
         cursor = connection.cursor()
         try:
