@@ -136,8 +136,13 @@ def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
 # API functions (submit, status)
 ################################################################################
 
+# Grouped as Terraform groups them (main.tf: common, queue and API environments).
+STATE_ENV: Declaration = (EnvVar("STATE_BUCKET", True, "bucket of job state, inputs and results"),)
+QUEUE_ENV: Declaration = (
+    EnvVar("QUEUE_URL", True, "queue of split and chunk messages"),
+    EnvVar("QUEUE_FIFO", False, "true for a FIFO queue"),
+)
 API_ENV: Declaration = (
-    EnvVar("STATE_BUCKET", True, "bucket of job state, inputs and results"),
     EnvVar("API_TYPE", False, "rest or http: which API Gateway event format arrives"),
     EnvVar("AUTHORIZATION", False, "AWS_IAM, JWT, COGNITO, API_KEY or NONE: who owns a job"),
     EnvVar("RETRY_AFTER_SECONDS", False, "Retry-After answered while a job runs"),
@@ -163,9 +168,9 @@ class SubmitConfig(ApiConfig):
     upload_url_ttl_seconds: int = 3600
 
     ENV = (
+        *STATE_ENV,
+        *QUEUE_ENV,
         *API_ENV,
-        EnvVar("QUEUE_URL", True, "queue the split message goes to"),
-        EnvVar("QUEUE_FIFO", False, "true for a FIFO queue"),
         EnvVar("MAX_RECORDS_PER_JOB", False, "413 above this many records"),
         EnvVar("MAX_BODY_BYTES", False, "413 above this many body bytes"),
         EnvVar("UPLOAD_URL_TTL_SECONDS", False, "lifetime of a presigned upload URL"),
@@ -193,6 +198,7 @@ class StatusConfig(ApiConfig):
     errors_url_ttl_seconds: int = 3600
 
     ENV = (
+        *STATE_ENV,
         *API_ENV,
         EnvVar("ERRORS_URL_TTL_SECONDS", False, "lifetime of the presigned errors link"),
     )
@@ -332,9 +338,8 @@ class WorkerConfig:
     redshift: RedshiftConfig | None = field(default=None)
 
     ENV = (
-        EnvVar("STATE_BUCKET", True, "bucket of job state, inputs and results"),
-        EnvVar("QUEUE_URL", True, "queue of split and chunk messages"),
-        EnvVar("QUEUE_FIFO", False, "true for a FIFO queue"),
+        *STATE_ENV,
+        *QUEUE_ENV,
         EnvVar("CHUNK_SIZE", False, "records per chunk"),
         EnvVar("PROGRESS_EVERY", False, "records between progress updates inside a chunk"),
         EnvVar("TOLERATED_FAILURE_PERCENT", False, "failed share that still ends completed_with_errors"),
