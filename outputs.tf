@@ -181,7 +181,7 @@ output "api_stage_name" {
 
 output "api_stage_arn" {
   description = "ARN of the API stage (to associate a WAF web ACL)."
-  value       = local.is_rest ? aws_api_gateway_stage.this[0].arn : aws_apigatewayv2_stage.this[0].arn
+  value       = local.api.stage_arn
 }
 
 output "api_url" {
@@ -206,18 +206,18 @@ output "api_log_group_name" {
 
 output "api_key_id" {
   description = "Id of the API key the module created (authorization = API_KEY), or null."
-  value       = try(aws_api_gateway_api_key.this[0].id, null)
+  value       = try(module.rest_api[0].api_key_id, null)
 }
 
 output "api_key_value" {
   description = "Value of the API key the module created (authorization = API_KEY), or null."
-  value       = try(aws_api_gateway_api_key.this[0].value, null)
+  value       = try(module.rest_api[0].api_key_value, null)
   sensitive   = true
 }
 
 output "api_usage_plan_id" {
   description = "Id of the usage plan (authorization = API_KEY), or null; add more keys to it."
-  value       = try(aws_api_gateway_usage_plan.this[0].id, null)
+  value       = try(module.rest_api[0].usage_plan_id, null)
 }
 
 ################################################################################

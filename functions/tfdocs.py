@@ -1,7 +1,8 @@
 """Keep the README's inputs/outputs tables true to variables.tf and outputs.tf.
 
 Writes terraform-docs style tables between `<!-- BEGIN_TF_DOCS -->` and
-`<!-- END_TF_DOCS -->` (`make docs`); `--check` fails when the README is stale (`make lint`).
+`<!-- END_TF_DOCS -->` (`make docs`) in the root README and in the README of every submodule
+under `modules/` that has the markers; `--check` fails when one is stale (`make lint`).
 It reads the top-level attributes of `variable` and `output` blocks, which is all the tables
 need, so it runs with Python alone.
 """
@@ -92,21 +93,30 @@ def render(readme: str, root: Path) -> str:
     return f"{readme[:start]}\n{tables(root)}\n{readme[end:]}"
 
 
+def documented_modules(root: Path) -> list[Path]:
+    """The root module and every submodule whose README carries the table markers."""
+    submodules = sorted(p.parent for p in (root / "modules").glob("*/README.md") if BEGIN in p.read_text())
+    return [root, *submodules]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if the README is stale")
-    parser.add_argument("--module", type=Path, default=ROOT)
+    parser.add_argument("--check", action="store_true", help="fail if a README is stale")
+    parser.add_argument("--module", type=Path, help="one module directory (default: root and modules/*)")
     args = parser.parse_args(argv)
-    readme_path = args.module / "README.md"
-    readme = readme_path.read_text()
-    updated = render(readme, args.module)
-    if args.check:
-        if updated != readme:
+    stale = 0
+    for module in [args.module] if args.module else documented_modules(ROOT):
+        readme_path = module / "README.md"
+        readme = readme_path.read_text()
+        updated = render(readme, module)
+        if updated == readme:
+            continue
+        if args.check:
             print(f"{readme_path}: inputs/outputs tables are stale: run `make docs`", file=sys.stderr)
-            return 1
-        return 0
-    readme_path.write_text(updated)
-    return 0
+            stale += 1
+        else:
+            readme_path.write_text(updated)
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

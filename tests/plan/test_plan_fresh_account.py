@@ -77,8 +77,8 @@ def test_second_region_names_do_not_collide(plan_guards: Plan, defaults: PlanSum
 def test_rest_logging_is_off_without_the_account_role(defaults: PlanSummary) -> None:
     # REST access and execution logs need the account's API Gateway CloudWatch role; AWS
     # refuses the stage without it. The default touches nothing account-wide.
-    assert defaults.values["aws_api_gateway_stage.this[0]"]["access_log_settings"] == []
-    settings = defaults.values["aws_api_gateway_method_settings.this[0]"]["settings"][0]
+    assert defaults.values["module.rest_api[0].aws_api_gateway_stage.this"]["access_log_settings"] == []
+    settings = defaults.values["module.rest_api[0].aws_api_gateway_method_settings.this"]["settings"][0]
     assert settings["logging_level"] == "OFF"
     assert defaults.of_type("aws_api_gateway_account") == {}
     assert "aws_cloudwatch_log_group.api_access[0]" not in defaults.values
@@ -92,9 +92,9 @@ def test_execution_logging_without_the_account_role_is_refused(plan_guards: Plan
 
 def test_existing_account_role_turns_rest_logs_on(plan_guards: Plan) -> None:
     plan = plan_guards(api_gateway_cloudwatch_role="existing")
-    stage = plan.values["aws_api_gateway_stage.this[0]"]
+    stage = plan.values["module.rest_api[0].aws_api_gateway_stage.this"]
     assert json.loads(stage["access_log_settings"][0]["format"])["requestId"] == "$context.requestId"
-    settings = plan.values["aws_api_gateway_method_settings.this[0]"]["settings"][0]
+    settings = plan.values["module.rest_api[0].aws_api_gateway_method_settings.this"]["settings"][0]
     assert settings["logging_level"] == "ERROR"
     assert plan.of_type("aws_api_gateway_account") == {}  # someone else owns the setting
 
@@ -102,13 +102,13 @@ def test_existing_account_role_turns_rest_logs_on(plan_guards: Plan) -> None:
 def test_created_account_role_is_region_unique(plan_guards: Plan) -> None:
     plan = plan_guards(api_gateway_cloudwatch_role="create", region="eu-west-1")
     assert len(plan.of_type("aws_api_gateway_account")) == 1
-    role = plan.values["aws_iam_role.api_gateway_cloudwatch[0]"]
+    role = plan.values["module.rest_api[0].aws_iam_role.cloudwatch[0]"]
     assert role["name"] == "guards-apigw-logs-eu-west-1"
 
 
 def test_http_api_access_logs_need_no_account_role(plan_guards: Plan) -> None:
     plan = plan_guards(api_type="http", authorization="NONE")
-    assert plan.values["aws_apigatewayv2_stage.this[0]"]["access_log_settings"]
+    assert plan.values["module.http_api[0].aws_apigatewayv2_stage.this"]["access_log_settings"]
     assert plan.of_type("aws_api_gateway_account") == {}
 
 

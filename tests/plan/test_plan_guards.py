@@ -118,23 +118,23 @@ def test_http_api_with_jwt(plan_guards: Plan) -> None:
     assert len(integrations) == 2
     assert all(i["payload_format_version"] == "2.0" for i in integrations.values())
     assert all(i["integration_type"] == "AWS_PROXY" for i in integrations.values())
-    stage = plan.values["aws_apigatewayv2_stage.this[0]"]
+    stage = plan.values["module.http_api[0].aws_apigatewayv2_stage.this"]
     assert stage["default_route_settings"][0]["throttling_burst_limit"] == 100
     assert stage["access_log_settings"]
-    assert plan.values["aws_apigatewayv2_authorizer.jwt[0]"]["authorizer_type"] == "JWT"
+    assert plan.values["module.http_api[0].aws_apigatewayv2_authorizer.jwt[0]"]["authorizer_type"] == "JWT"
     alarms = plan.of_type("aws_cloudwatch_metric_alarm")
     assert alarms['module.alarms[0].aws_cloudwatch_metric_alarm.this["api_5xx"]']["metric_name"] == "5xx"
-    assert "aws_api_gateway_rest_api.this[0]" not in plan.values
+    assert "module.rest_api[0].aws_api_gateway_rest_api.this" not in plan.values
 
 
 def test_rest_api_key(plan_guards: Plan) -> None:
     plan = plan_guards(authorization="API_KEY")
     methods = plan.of_type("aws_api_gateway_method")
     assert all(m["api_key_required"] and m["authorization"] == "NONE" for m in methods.values())
-    usage_plan = plan.values["aws_api_gateway_usage_plan.this[0]"]
+    usage_plan = plan.values["module.rest_api[0].aws_api_gateway_usage_plan.this[0]"]
     assert usage_plan["throttle_settings"] == [{"burst_limit": 100, "rate_limit": 50}]
-    assert "aws_api_gateway_api_key.this[0]" in plan.values
-    assert "aws_api_gateway_usage_plan_key.this[0]" in plan.values
+    assert "module.rest_api[0].aws_api_gateway_api_key.this[0]" in plan.values
+    assert "module.rest_api[0].aws_api_gateway_usage_plan_key.this[0]" in plan.values
 
 
 def test_fifo_queues_have_no_upload_route(plan_guards: Plan) -> None:
@@ -145,12 +145,12 @@ def test_fifo_queues_have_no_upload_route(plan_guards: Plan) -> None:
         assert queue["name"].endswith(".fifo")
     assert "aws_s3_bucket_notification.uploads[0]" not in plan.values
     # S3 cannot notify a FIFO queue: an accepted upload would never start, so no route.
-    assert "aws_api_gateway_resource.uploads[0]" not in plan.values
-    methods = sorted(a for a in plan.values if a.startswith("aws_api_gateway_method.this["))
+    assert "module.rest_api[0].aws_api_gateway_resource.uploads[0]" not in plan.values
+    methods = sorted(plan.of_type("aws_api_gateway_method"))
     assert methods == [
-        'aws_api_gateway_method.this["DELETE /jobs/{job_id}"]',
-        'aws_api_gateway_method.this["GET /jobs/{job_id}"]',
-        'aws_api_gateway_method.this["POST /jobs"]',
+        'module.rest_api[0].aws_api_gateway_method.this["DELETE /jobs/{job_id}"]',
+        'module.rest_api[0].aws_api_gateway_method.this["GET /jobs/{job_id}"]',
+        'module.rest_api[0].aws_api_gateway_method.this["POST /jobs"]',
     ]
     env = plan.values["module.worker.aws_lambda_function.this"]["environment"][0]["variables"]
     assert env["QUEUE_FIFO"] == "true"

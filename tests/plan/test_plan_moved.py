@@ -1,0 +1,161 @@
+"""Deployments made before the REST/HTTP submodules upgrade by moves, never by replacement.
+
+The root module as it was at BASE_COMMIT (API resources in the root's api.tf) is applied to a
+throwaway moto server; the current root is then planned against that state. Every API resource
+must show up under its new address as moved, with nothing created, replaced or destroyed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+# The last commit whose root module held the API resources itself.
+BASE_COMMIT = "a0652c42748a06c64e84211aa236abe48918eb7e"
+
+API_TYPES = ("aws_api_gateway_", "aws_apigatewayv2_")
+
+Changes = list[dict[str, Any]]
+
+WRAPPER = """
+provider "aws" {{
+  region     = "us-east-1"
+  access_key = "test"
+  secret_key = "test"
+
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = true
+  s3_use_path_style           = true
+
+  endpoints {{
+{endpoints}
+  }}
+}}
+
+module "async_jobs" {{
+  source = "{source}"
+
+  name          = "moves-{api_type}"
+  api_type      = "{api_type}"
+  authorization = "NONE"
+  packages = {{
+    submit = {{ filename = "{dist}/submit.zip" }}
+    worker = {{ filename = "{dist}/worker.zip" }}
+    status = {{ filename = "{dist}/status.zip" }}
+  }}
+
+  worker_event_source_enabled      = false
+  dlq_redrive_allow_policy_enabled = false
+  create_alarms                    = false
+  force_destroy                    = true
+}}
+"""
+SERVICES = (
+    *("apigateway", "apigatewayv2", "cloudwatch", "iam", "kms", "lambda"),
+    *("logs", "s3", "sns", "sqs", "sts"),
+)
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def _base_module(target: Path) -> Path:
+    if not (ROOT / ".git").exists():
+        pytest.skip("needs the git history (BASE_COMMIT)")
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", BASE_COMMIT],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+def _root(directory: Path, source: Path, api_type: str, endpoint: str) -> Path:
+    directory.mkdir(parents=True)
+    endpoints = "\n".join(f'    {service:<12} = "{endpoint}"' for service in SERVICES)
+    (directory / "main.tf").write_text(
+        WRAPPER.format(endpoints=endpoints, source=source, api_type=api_type, dist=ROOT / "dist")
+    )
+    return directory
+
+
+def _terraform(directory: Path, data_dir: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"TF_DATA_DIR": str(data_dir), "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"})
+    env.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"})
+    binary = shutil.which("terraform") or "terraform"
+    result = subprocess.run(
+        [binary, f"-chdir={directory}", *args], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"terraform {args[0]}: {result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def _changes(directory: Path, data_dir: Path, state: Path, plan: Path) -> Changes:
+    _terraform(directory, data_dir, "plan", "-input=false", "-no-color", f"-state={state}", f"-out={plan}")
+    shown = json.loads(_terraform(directory, data_dir, "show", "-json", str(plan)))
+    return [c for c in shown.get("resource_changes", []) if c["mode"] == "managed"]
+
+
+def _touched(changes: Changes) -> dict[str, list[str]]:
+    return {c["address"]: c["change"]["actions"] for c in changes if c["change"]["actions"] != ["no-op"]}
+
+
+def _upgrade(tmp_path: Path, api_type: str, endpoint: str) -> tuple[Changes, Changes]:
+    """(second plan of the previous layout, plan of the current one), both on the applied state."""
+    state = tmp_path / "terraform.tfstate"
+    old = _root(tmp_path / "old", _base_module(tmp_path / "base"), api_type, endpoint)
+    old_data, new_data = tmp_path / "old-data", tmp_path / "new-data"
+    _terraform(old, old_data, "init", "-input=false", "-no-color")
+    _terraform(old, old_data, "apply", "-input=false", "-no-color", "-auto-approve", f"-state={state}")
+    before = _changes(old, old_data, state, tmp_path / "old.tfplan")
+
+    new = _root(tmp_path / "new", ROOT, api_type, endpoint)
+    _terraform(new, new_data, "init", "-input=false", "-no-color")
+    return before, _changes(new, new_data, state, tmp_path / "new.tfplan")
+
+
+@pytest.mark.parametrize(
+    ("api_type", "submodule"), [("rest", "module.rest_api[0]"), ("http", "module.http_api[0]")]
+)
+def test_api_resources_move_into_the_submodule(
+    tmp_path: Path, moto_endpoint: str, api_type: str, submodule: str
+) -> None:
+    before, after = _upgrade(tmp_path, api_type, moto_endpoint)
+
+    api = [c for c in after if c["type"].startswith(API_TYPES)]
+    assert api, "no API resources in the plan"
+    for change in api:
+        assert change["address"].startswith(f"module.async_jobs.{submodule}."), change["address"]
+        assert change.get("previous_address", "").startswith("module.async_jobs.aws_api"), change["address"]
+        assert change["change"]["actions"] == ["no-op"], (change["address"], change["change"]["actions"])
+
+    # The upgrade changes nothing the previous layout would not change on its own second plan
+    # (moto does not keep every attribute, e.g. a function's LoggingConfig): no create, no
+    # replacement, no destroy, and nothing in the API.
+    assert _touched(after) == _touched(before)
+    for actions in _touched(after).values():
+        assert "create" not in actions and "delete" not in actions, actions
