@@ -7,7 +7,7 @@ import pytest
 from async_jobs_local import JobsClient, LocalDeployment
 from async_jobs_local.demo import unsigned_jwt
 
-from .conftest import assert_nothing_left, s3_keys, s3_lines, wait_terminal
+from .conftest import assert_nothing_left, s3_keys, s3_lines, wait_for, wait_terminal
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,11 @@ def test_invalid_records_are_reported(stack: LocalDeployment) -> None:
     assert (final["succeeded_records"], final["failed_records"], final["processed_records"]) == (995, 5, 1000)
     assert sorted(error["record_index"] for error in final["errors"]) == sorted(bad)
     assert all(error["message"] for error in final["errors"])
-    assert final["links"]["errors"]
+    # the report is written right after the job ends; its link appears once it exists
+    links = wait_for(
+        lambda: alice.get(job_id).json()["links"]["errors"], timeout=30, what="the errors report link"
+    )
+    assert links
     report = s3_lines(stack, f"jobs/{job_id}/errors.ndjson")
     assert len(report) == 5
     results = s3_keys(stack, f"jobs/{job_id}/results/")

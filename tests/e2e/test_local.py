@@ -1,13 +1,20 @@
-"""examples/local applied to moto and served by the local runtime (authorization NONE)."""
+"""examples/local applied to moto and served by the local runtime (authorization NONE, IAM enforced)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
+import threading
+import uuid
+from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from async_jobs_local import JobsClient, LocalDeployment
+from async_jobs_local.moto_patches.iam import DENIALS
 
 from .conftest import assert_nothing_left, queue_depth, s3_keys, s3_lines, wait_for, wait_terminal
 
@@ -117,7 +124,9 @@ def test_cancel_before_any_chunk_starts(stack: LocalDeployment, client: JobsClie
     assert client.cancel(job["job_id"]).status == 409
 
 
-def test_poison_message_ends_in_the_dlq_and_its_job_still_ends(stack: LocalDeployment, client: JobsClient) -> None:
+def test_poison_message_ends_in_the_dlq_and_its_job_still_ends(
+    stack: LocalDeployment, client: JobsClient
+) -> None:
     # GIVEN a job whose input object is lost before the worker splits it (every receive fails)
     sqs = stack.client("sqs")
     queue_url = stack.outputs["queue_url"]
@@ -151,6 +160,156 @@ def test_poison_message_ends_in_the_dlq_and_its_job_still_ends(stack: LocalDeplo
         sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": visibility})
     assert stack.event_source is not None
     assert stack.event_source.stats.failed_messages >= max_receive_count
+
+
+def test_functions_run_their_packages_under_their_own_roles(stack: LocalDeployment) -> None:
+    # GIVEN the deployment WHEN its functions are started THEN each runs its built package alone,
+    # with its deployed role's temporary credentials, and moto checks IAM
+    assert stack.iam.active
+    assert stack.init_errors == {}
+    for name, spec in stack.functions.items():
+        assert spec.code_dir.parent == stack.packages_dir, name
+        assert spec.role.endswith(":role/" + spec.role.rsplit("/", 1)[-1]) and spec.credentials, name
+        assert spec.credentials().access_key_id.startswith("ASIA"), name  # an STS session, not a user key
+    roles = {spec.role for spec in stack.functions.values()}
+    assert len(roles) == len(stack.functions)  # one role per function
+    # a caller moto does not know is refused, as AWS refuses it
+    stranger = boto3.client(
+        "s3",
+        endpoint_url=stack.endpoint_url,
+        region_name=stack.region,
+        aws_access_key_id="AKIA" + "0" * 16,
+        aws_secret_access_key="not-a-key",
+    )
+    with pytest.raises(ClientError, match="InvalidAccessKeyId"):
+        stranger.list_objects_v2(Bucket=stack.outputs["state_bucket_name"])
+
+
+def _without_action(document: dict[str, Any], action: str) -> dict[str, Any]:
+    statements = []
+    for statement in document["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        kept = [name for name in actions if name != action]
+        if kept:
+            statements.append({**statement, "Action": kept})
+    return {**document, "Statement": statements}
+
+
+def test_worker_denied_an_action_it_needs_does_not_succeed_until_it_is_given_back(
+    stack: LocalDeployment, client: JobsClient
+) -> None:
+    # GIVEN the worker's role without sqs:SendMessage (the split sends the chunk messages)
+    iam = stack.client("iam")
+    worker = stack.outputs["worker_function_name"]
+    role = stack.functions[worker].role.rsplit("/", 1)[-1]
+    policies = {
+        name: iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        for name in iam.list_role_policies(RoleName=role)["PolicyNames"]
+    }
+    granting = [name for name, doc in policies.items() if "sqs:SendMessage" in json.dumps(doc)]
+    assert granting, f"no inline policy of {role} grants sqs:SendMessage: {policies}"
+    log_path = stack.functions[worker].log_path
+    assert log_path is not None
+    logged = len(log_path.read_text()) if log_path.exists() else 0
+    denied_before = len(DENIALS)
+    for name in granting:
+        document = _without_action(policies[name], "sqs:SendMessage")
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+    try:
+        # WHEN a job is submitted (submit's own role still may send)
+        response = client.submit(records(10))
+        assert response.status == 202, response.body
+        job_id = response.json()["job_id"]
+
+        # THEN IAM refuses the worker's role the send of the chunk messages (logs/iam.log) ...
+        def worker_denied() -> bool:
+            return any(
+                f":assumed-role/{role}/" in denial.principal and denial.action == "sqs:SendMessage"
+                for denial in list(DENIALS)[denied_before:]
+            )
+
+        wait_for(worker_denied, timeout=60, what=f"an AccessDenied of sqs:SendMessage to {role}")
+        assert f"assumed-role/{role}/" in (stack.log_dir / "iam.log").read_text()
+
+        # ... the worker's split fails with that error, and the job does not succeed
+        def split_failed() -> bool:
+            text = log_path.read_text()[logged:]
+            return job_id in text and "ClientError" in text
+
+        wait_for(split_failed, timeout=30, what="the failed split in the worker's log")
+        assert client.get(job_id).json()["status"] != "succeeded"
+    finally:
+        for name in granting:
+            iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(policies[name]))
+    # WHEN the policy is back THEN a new job succeeds
+    again = client.submit(records(10))
+    assert again.status == 202, again.body
+    assert wait_terminal(client, again.json()["job_id"])["status"] == "succeeded"
+    # and the denied job is not lost: its split returns after the visibility timeout and succeeds
+    visibility = int(stack.queue_attributes["VisibilityTimeout"])
+    assert wait_terminal(client, job_id, timeout=visibility + 60)["status"] == "succeeded"
+
+
+def _post(url_host: str, port: int, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    connection = http.client.HTTPConnection(url_host, port, timeout=120)
+    try:
+        connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        connection.close()
+
+
+def _concurrently(count: int, work: Any) -> list[Any]:
+    results: list[Any] = [None] * count
+    start = threading.Barrier(count)
+
+    def run(index: int) -> None:
+        start.wait()  # all connect at the same moment
+        try:
+            results[index] = work(index)
+        except Exception as exc:  # noqa: BLE001 - a connection error is a result to report
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    return results
+
+
+def test_fifty_concurrent_clients_each_submit_a_thousand_records(stack: LocalDeployment) -> None:
+    # GIVEN 50 clients that POST 1,000 records each at the same moment
+    host, port = stack.url.removeprefix("http://").split(":")
+    body = json.dumps({"records": records(1000)}).encode()
+    answers = _concurrently(50, lambda index: _post(host, int(port), "/jobs", body))
+    # THEN every one gets 202 (no reset connection, no throttle)
+    errors = [answer for answer in answers if not (isinstance(answer, tuple) and answer[0] == 202)]
+    assert errors == [], errors[:3]
+    # and every job succeeds with its 1,000 records
+    client = JobsClient(stack.url)
+    jobs = [wait_terminal(client, answer[1]["job_id"], timeout=300) for answer in answers]
+    assert [job["status"] for job in jobs] == ["succeeded"] * 50
+    assert [job["processed_records"] for job in jobs] == [1000] * 50
+    assert (
+        stack.pools[stack.outputs["submit_function_name"]].peak
+        <= stack.pools[stack.outputs["submit_function_name"]].max_size
+    )
+
+
+def test_a_hundred_concurrent_connections_get_answers(stack: LocalDeployment) -> None:
+    host, port = stack.url.removeprefix("http://").split(":")
+
+    def get(index: int) -> int:
+        connection = http.client.HTTPConnection(host, int(port), timeout=120)
+        try:
+            connection.request("GET", f"/jobs/{uuid.uuid4()}")
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    assert _concurrently(100, get) == [404] * 100
 
 
 def test_destroy_leaves_nothing_behind(stack: LocalDeployment) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -45,10 +46,24 @@ def _declares_variable(example_dir: Path, name: str) -> bool:
     return any(pattern.search(path.read_text()) for path in example_dir.glob("*.tf"))
 
 
+def _in_use(run: Path) -> bool:
+    """A run whose deployment is alive holds an exclusive lock on its ``.lock`` file."""
+    try:
+        with (run / ".lock").open("r") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except FileNotFoundError:
+        return False
+    except BlockingIOError:
+        return True
+    return False
+
+
 def _prune_runs(runs_dir: Path, keep: int) -> None:
+    # Several deployments may run at once (tests, `make local`): never delete a live one's files.
     runs = sorted((p for p in runs_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
     for old in runs[:-keep] if keep else runs:
-        shutil.rmtree(old, ignore_errors=True)
+        if not _in_use(old):
+            shutil.rmtree(old, ignore_errors=True)
 
 
 class RoleClient:
@@ -321,6 +336,8 @@ class LocalDeployment:
 
     def _start(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        lock = self._exit.enter_context((self.work_dir / ".lock").open("a"))
+        fcntl.flock(lock, fcntl.LOCK_EX)  # held until stop(): other deployments leave this run alone
         self.log_dir.mkdir(parents=True, exist_ok=True)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         started = time.monotonic()
@@ -360,6 +377,7 @@ class LocalDeployment:
         complete_outputs(self.outputs, self.client)
 
         started = time.monotonic()
+        self._log_denials()
         self._admin = create_admin(self.client("iam"))
         self.roles = RoleSessions(self.client("iam"), self.region)
         if self.enforce_iam:
@@ -368,6 +386,15 @@ class LocalDeployment:
         self._start_api()
         self._start_event_source()
         self.timings["runtime"] = time.monotonic() - started
+
+    def _log_denials(self) -> None:
+        """Each request moto's IAM checks refuse (principal, action, resource), in logs/iam.log."""
+        handler = logging.FileHandler(self.log_dir / "iam.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        denials = logging.getLogger("async_jobs_local.iam")
+        denials.addHandler(handler)
+        self._exit.callback(denials.removeHandler, handler)
+        self._exit.callback(handler.close)
 
     def _runtime_environment(self) -> dict[str, str]:
         return {

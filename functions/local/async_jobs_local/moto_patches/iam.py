@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +26,8 @@ from moto.iam.access_control import IAMPolicy, IAMRequestBase, PermissionResult
 
 from ._patch import MotoPatch, Target
 from .conditions import BASE_CONTEXT, statement_applies
+
+log = logging.getLogger("async_jobs_local.iam")
 
 # Why: AWS authorizes a batch call as its single-message action (there is no
 # sqs:SendMessageBatch permission); moto checks the API operation's own name, so a role granted
@@ -91,6 +96,26 @@ def request_context(request: Any) -> dict[str, str]:
     return context
 
 
+@dataclass(frozen=True)
+class Denial:
+    principal: str  # arn:aws:sts::<account>:assumed-role/<role>/<session> or a user ARN
+    action: str
+    resource: str
+
+    def __str__(self) -> str:
+        return f"AccessDenied: {self.principal} is not authorized to perform {self.action} on {self.resource}"
+
+
+DENIALS: deque[Denial] = deque(maxlen=10_000)
+
+
+def _record_denial(principal: str, action: str, resource: str) -> None:
+    # What CloudTrail would show: who was denied what. The deployment writes it to logs/iam.log.
+    denial = Denial(principal, action, resource)
+    DENIALS.append(denial)
+    log.warning("%s", denial)
+
+
 def _check_action_permitted_factory(original: Callable[..., Any]) -> Callable[..., Any]:
     del original
 
@@ -103,11 +128,13 @@ def _check_action_permitted_factory(original: Callable[..., Any]) -> Callable[..
         for policy in self._access_key.collect_policies():
             result = policy_result(IAMPolicy(policy)._policy_json, action, resource, context)
             if result == PermissionResult.DENIED:
+                _record_denial(self._access_key.arn, action, resource)
                 self._raise_access_denied()
             permitted = permitted or result == PermissionResult.PERMITTED
         if self._is_assuming_role_operation(resource):
             permitted = permitted and self._check_role_trust_relationship(resource)
         if not permitted:
+            _record_denial(self._access_key.arn, action, resource)
             self._raise_access_denied()
 
     return check_action_permitted
@@ -235,6 +262,8 @@ def load_aws_managed_policies() -> None:
 
 __all__ = [
     "ACTION_ALIASES",
+    "DENIALS",
+    "Denial",
     "IamEnforcement",
     "identity_policy_evaluation",
     "load_aws_managed_policies",
