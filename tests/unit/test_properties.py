@@ -26,9 +26,6 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from async_jobs import model
-from async_jobs.engine import Engine, EngineSettings
-from async_jobs.service import JobViews, SubmitService
-from async_jobs.sinks.s3 import S3Sink
 from async_jobs.store import JobStore, Keys
 from async_jobs_local.moto_patches import S3_WRITE_LOCK, atomic_conditional_writes
 
@@ -117,6 +114,10 @@ class Run:
     """One job and its queue; each delivery gets a fresh engine (a fresh Lambda environment)."""
 
     def __init__(self, s3: Any, rows: list[bool], chunk_size: int) -> None:
+        # imported here, not at collection: the Powertools singletons read their environment
+        # (metrics namespace) when first imported, which must be inside the tests' environment
+        from async_jobs.service import JobViews, SubmitService
+
         self.s3, self.chunk_size = s3, chunk_size
         self.queue = ListQueue()
         self.store = JobStore(s3, BUCKET, base_delay=0.0, max_delay=0.001)
@@ -145,6 +146,9 @@ class Run:
             return pending[index % len(pending)] if keep else pending.pop(index % len(pending))
 
     def deliver(self, message: dict[str, Any], kill_after: int | None = None) -> bool:
+        from async_jobs.engine import Engine, EngineSettings
+        from async_jobs.sinks.s3 import S3Sink
+
         switch = KillSwitch(self.s3)
         switch.calls_left = kill_after
         store = JobStore(switch, BUCKET, base_delay=0.0, max_delay=0.001)

@@ -29,8 +29,9 @@ from async_jobs.model import JobStatus
 from async_jobs.observability import logger
 from async_jobs.planner import Chunk, Plan, chunk_from_line, chunk_line_range, iter_chunk_records, plan_chunks
 from async_jobs.records import RecordCheck, RecordTransform
+from async_jobs.reports import ErrorsReport
 from async_jobs.sinks.base import Row, Sink
-from async_jobs.store import JobStore, Keys, StateNotFound, dumps
+from async_jobs.store import JobStore, Keys, StateNotFound
 
 _UPLOAD_KEY = re.compile(r"^jobs/([0-9a-f-]{36})/upload\.ndjson$")
 
@@ -91,6 +92,7 @@ class Engine:
         self.transform = transform
         self.emit = emit
         self.clock = clock
+        self.reports = ErrorsReport(store)
 
     # -- dispatch ------------------------------------------------------------------------------
     def handle(self, message: dict[str, Any], receive_count: int) -> str | None:
@@ -421,6 +423,7 @@ class Engine:
         outcome: list[str] = []
         tolerated = self.settings.tolerated_failure_percent
         moment = self.clock()
+        self.reports.add(marker)  # before the count: a counted chunk's errors are always kept
 
         def add(current: dict[str, Any]) -> bool:
             outcome[:] = [model.add_chunk(current, marker, tolerated, moment)]
@@ -444,17 +447,10 @@ class Engine:
             self.emit("JobDuration", max(0.0, seconds), "Seconds")
 
     def _write_errors_report(self, job_id: str, state: dict[str, Any]) -> None:
-        """errors.ndjson from the markers with errors, once the job has ended (overwrite is safe)."""
+        """errors.ndjson once the job has ended with record errors."""
         if state.get("errors_report") != "pending":
             return
-        lines: list[bytes] = []
-        for number in model.chunk_numbers(model.ranges(state.get("chunks_with_errors"))):
-            marker = self.store.get_json(Keys.marker(job_id, number)) or {}
-            lines.extend(
-                dumps({"record_index": e["record_index"], "message": e["message"]}) + b"\n"
-                for e in marker.get("errors", [])
-            )
-        self.store.put(Keys.errors(job_id), b"".join(lines))
+        self.reports.write(job_id, model.ranges(state.get("chunks_with_errors")))
 
         def written(current: dict[str, Any]) -> bool:
             if current.get("errors_report") != "pending":

@@ -100,6 +100,10 @@ class Keys:
         return f"jobs/{job_id}/errors.ndjson"
 
     @staticmethod
+    def error_segment(job_id: str, segment: int) -> str:
+        return f"jobs/{job_id}/errors/{segment:06d}.json"
+
+    @staticmethod
     def results_prefix(job_id: str) -> str:
         return f"jobs/{job_id}/results/"
 
@@ -169,22 +173,39 @@ class JobStore:
 
         Returns the state as stored afterwards and whether this call wrote it.
         """
-        for attempt in range(self.max_attempts):
-            current = self.get_state(job_id)
-            if current is None:
-                raise StateNotFound(job_id)
-            state, etag = current
-            candidate = copy.deepcopy(state)
+
+        def stamped(candidate: dict[str, Any]) -> bool:
             if not mutate(candidate):
-                return state, False
+                return False
             candidate["updated_at"] = model.isoformat(self._clock())
+            return True
+
+        found = self.update_json(Keys.state(job_id), stamped)
+        if found is None:
+            raise StateNotFound(job_id)
+        return found
+
+    def update_json(
+        self, key: str, mutate: Mutator, *, create: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], bool] | None:
+        """Compare-and-swap of a JSON object: If-Match on its ETag, or If-None-Match: * when it is
+        absent and `create` gives its first content. None when it is absent and not created."""
+        for attempt in range(self.max_attempts):
+            try:
+                response = self.s3.get_object(Bucket=self.bucket, Key=key)
+                current, condition = json.loads(response["Body"].read()), {"IfMatch": str(response["ETag"])}
+            except ClientError as exc:
+                if not is_missing(exc) or create is None:
+                    if is_missing(exc):
+                        return None
+                    raise
+                current, condition = copy.deepcopy(create), {"IfNoneMatch": "*"}
+            candidate = copy.deepcopy(current)
+            if not mutate(candidate):
+                return current, False
             try:
                 self.s3.put_object(
-                    Bucket=self.bucket,
-                    Key=Keys.state(job_id),
-                    Body=dumps(candidate),
-                    ContentType=JSON,
-                    IfMatch=etag,
+                    Bucket=self.bucket, Key=key, Body=dumps(candidate), ContentType=JSON, **condition
                 )
             except ClientError as exc:
                 if is_precondition_failed(exc) or is_conditional_conflict(exc):
@@ -192,7 +213,7 @@ class JobStore:
                     continue
                 raise
             return candidate, True
-        raise ConcurrencyExhausted(job_id)
+        raise ConcurrencyExhausted(key)
 
     def _backoff(self, attempt: int) -> None:
         ceiling = min(self.max_delay, self.base_delay * (2 ** min(attempt, 16)))
