@@ -19,6 +19,7 @@ from async_jobs.normalize import parse_line
 # chunk n, so a worker checks its message against the plan with one small ranged GET.
 PLAN_LINE_BYTES = 128
 PLAN_VERSION = 2
+_WHITESPACE = b" \t\n\r\x0b\x0c"  # what bytes.strip() removes
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,12 @@ def plan_chunks(pieces: Iterable[bytes], chunk_size: int) -> Plan:
         while True:
             newline = piece.find(b"\n", position)
             stop = len(piece) if newline == -1 else newline
-            if not line_has_content and piece[position:stop].strip():
+            # almost every line starts with "{": look at one byte before slicing the line
+            if (
+                not line_has_content
+                and stop > position
+                and (piece[position] not in _WHITESPACE or piece[position:stop].strip())
+            ):
                 line_has_content = True
             if newline == -1:
                 offset += len(piece) - position
