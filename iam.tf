@@ -89,8 +89,9 @@ data "aws_iam_policy_document" "worker" {
   source_policy_documents = [data.aws_iam_policy_document.missing_keys_answer_404["worker"].json]
 
   statement {
-    sid       = "JobObjects"
-    actions   = ["s3:GetObject", "s3:PutObject"]
+    sid = "JobObjects"
+    # GetObjectVersion: chunks of an upload read the exact version the plan was cut from
+    actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
     resources = [local.jobs_objects]
   }
 

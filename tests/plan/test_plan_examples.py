@@ -21,6 +21,7 @@ STATUS_ACTIONS = LOGS_XRAY | {"s3:ListBucket", "s3:GetObject"}
 WORKER_ACTIONS = LOGS_XRAY | {
     "s3:ListBucket",
     "s3:GetObject",
+    "s3:GetObjectVersion",
     "s3:PutObject",
     "sqs:ReceiveMessage",
     "sqs:DeleteMessage",
