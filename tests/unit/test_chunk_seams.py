@@ -117,12 +117,18 @@ def test_a_message_before_any_plan_or_for_no_job_is_dropped(api: Api, worker: Wo
     assert aws.keys(f"jobs/{job_id}/chunks/") == []
 
 
-def test_malformed_chunk_messages_fail_without_counting(api: Api, worker: Worker, aws: Aws) -> None:
+def test_malformed_chunk_messages_fail_without_counting(
+    api: Api, worker: Worker, aws: Aws, caplog: pytest.LogCaptureFixture
+) -> None:
     job_id = submit(api, 4)
     (first,) = split(worker, aws, job_id)
     for bad in (forged(first, count=True), forged(first, chunk=-1), forged(first, byte_range=None)):
         assert worker.deliver(bad, MAX_RECEIVE_COUNT)["batchItemFailures"]
     assert done(aws.state(job_id)) == []
+    unreadable = [r for r in caplog.records if r.getMessage() == "unreadable message"]
+    assert [(r.levelname, getattr(r, "receive_count", None)) for r in unreadable] == [
+        ("ERROR", MAX_RECEIVE_COUNT)
+    ] * 3
 
 
 def test_cancel_that_lands_before_the_chunk_claims_stops_the_chunk(

@@ -101,7 +101,14 @@ class Engine:
         On the message's last receive a failure is first recorded in the job (its records
         failed, or the job failed) and then re-raised, so the job still reaches an end.
         """
-        kind, job_id, ref = self._classify(message)
+        try:
+            kind, job_id, ref = self._classify(message)
+        except BadMessage as exc:
+            last = receive_count >= self.settings.max_receive_count
+            (logger.error if last else logger.warning)(
+                "unreadable message", extra={"receive_count": receive_count, "reason": str(exc)}
+            )
+            raise
         try:
             if kind == "split" and job_id is not None:
                 self.split(job_id)
