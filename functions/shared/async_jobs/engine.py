@@ -328,10 +328,12 @@ class Engine:
         if model.is_chunk_done(state, ref.chunk):
             self._write_errors_report(ref.job_id, state)
             return
-        # The claim is a compare-and-swap: a cancel that lands first makes this chunk skip, a
-        # cancel that lands after it sees the job started and answers `cancelling`.
-        moment = self.clock()
-        state, _ = self.store.update_state(ref.job_id, lambda current: model.claim_chunk(current, moment))
+        if state["status"] == JobStatus.QUEUED:
+            # The claim is a compare-and-swap: a cancel that lands first makes this chunk skip, a
+            # cancel that lands after it sees the job started and answers `cancelling`. (A job
+            # already running has `started_at`: any cancel from now on answers `cancelling`.)
+            moment = self.clock()
+            state, _ = self.store.update_state(ref.job_id, lambda current: model.claim_chunk(current, moment))
         if not model.may_run_chunks(state):
             # Cancelled (or ended) before this chunk started: account it without running it, or
             # with the counts of a marker an earlier delivery already wrote.
