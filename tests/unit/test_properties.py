@@ -43,7 +43,7 @@ class ListQueue:
     pending: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def send_split(self, job_id: str) -> None:
+    def send_split(self, job_id: str, part: int | None = None) -> None:
         with self.lock:
             self.pending.append({"kind": "split", "job_id": job_id})
 
@@ -156,7 +156,9 @@ class Run:
             store,
             self.queue,  # type: ignore[arg-type]
             S3Sink(store),
-            EngineSettings(chunk_size=self.chunk_size, progress_every=2, tolerated_failure_percent=50.0),
+            EngineSettings(
+                chunk_size=self.chunk_size, progress_every=2, tolerated_failure_percent=50.0, dispatch_slice=3
+            ),
             check=lambda record: None if record["ok"] else "not ok",
         )
         try:

@@ -69,6 +69,7 @@ class EngineSettings:
     progress_every: int = 100
     tolerated_failure_percent: float = 0.0
     max_receive_count: int = 5
+    dispatch_slice: int = 1000
 
 
 class Engine:
@@ -173,8 +174,10 @@ class Engine:
         if found is None:
             return
         state = found[0]
-        if model.is_terminal(state["status"]) or state["status"] == JobStatus.AWAITING_UPLOAD:
+        if state["status"] == JobStatus.AWAITING_UPLOAD or state["chunks_dispatched"]:
             return
+        if model.is_terminal(state["status"]) and not state.get("dispatched_through"):
+            return  # ended before any chunk was sent: nothing was planned to run
         plan: Plan | None = None
         if state["chunks_total"] is None:
             plan = self._plan(job_id, state)
@@ -195,23 +198,40 @@ class Engine:
             if wrote and state["status"] == JobStatus.FAILED:
                 logger.info("job failed at split", extra={"job_id": job_id, "reason": state.get("reason")})
                 self._job_finished(state)
-        if model.is_terminal(state["status"]) or state["chunks_dispatched"]:
-            return
+        if model.is_terminal(state["status"]) and not state.get("dispatched_through"):
+            return  # failed at planning
+        # A dispatch once begun is finished even if the job was cancelled meanwhile: its chunks
+        # are then counted as skipped, so the job's counts still add up to its total.
         if plan is None:
             plan = self._read_plan(job_id)
-        self.queue.send_chunks(job_id, [chunk.message(job_id) for chunk in plan.chunks])
+        self._dispatch(job_id, plan, int(state.get("dispatched_through") or 0))
+
+    def _dispatch(self, job_id: str, plan: Plan, start: int) -> None:
+        """Send one slice of the chunk messages and record how far dispatch got.
+
+        A split message sends at most `dispatch_slice` chunks and queues a follow-up split for
+        the rest, so no delivery's work grows with the input (20,000 chunks are 2,000
+        SendMessageBatch calls). A slice sent twice is harmless: chunks count once."""
+        end = min(start + self.settings.dispatch_slice, len(plan.chunks))
+        self.queue.send_chunks(job_id, [chunk.message(job_id) for chunk in plan.chunks[start:end]])
+        last = end == len(plan.chunks)
 
         def dispatched(current: dict[str, Any]) -> bool:
-            if current["chunks_dispatched"]:
+            if current["chunks_dispatched"] or int(current.get("dispatched_through") or 0) >= end:
                 return False
-            current["chunks_dispatched"] = True
+            current["dispatched_through"] = end
+            current["chunks_dispatched"] = last
             return True
 
         try:
             self.store.update_state(job_id, dispatched)
         except Exception as exc:
-            # Every chunk is on the queue: from here the chunks decide the job's end.
-            raise DispatchNotRecorded(job_id) from exc
+            if last:
+                # Every chunk is on the queue: from here the chunks decide the job's end.
+                raise DispatchNotRecorded(job_id) from exc
+            raise
+        if not last:
+            self.queue.send_split(job_id, part=end)
 
     def _plan(self, job_id: str, state: dict[str, Any]) -> Plan:
         """Read the input once, as a stream of the pinned version; the first plan written is the

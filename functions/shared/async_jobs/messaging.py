@@ -40,11 +40,13 @@ class JobQueue:
             return {}
         return {"MessageGroupId": job_id, "MessageDeduplicationId": dedup_id(job_id, kind, chunk)}
 
-    def send_split(self, job_id: str) -> None:
+    def send_split(self, job_id: str, part: int | None = None) -> None:
+        """The split message; `part` (the first chunk still to dispatch) marks a follow-up, which
+        a FIFO queue must not take for a duplicate of the first split."""
         self.sqs.send_message(
             QueueUrl=self.queue_url,
             MessageBody=json.dumps({"kind": "split", "job_id": job_id}),
-            **self._fifo_fields(job_id, "split", None),
+            **self._fifo_fields(job_id, "split", part),
         )
 
     def send_chunks(self, job_id: str, messages: Sequence[dict[str, Any]]) -> None:

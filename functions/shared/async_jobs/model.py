@@ -141,6 +141,8 @@ def new_state(
         # plan: None until the split step has cut the input into chunks
         "chunks_total": None,
         "chunks_dispatched": False,
+        # chunk messages sent so far (a split dispatches in slices, see Engine._dispatch)
+        "dispatched_through": 0,
         "results": None,
         # chunk number (as str) -> records already through validation/transform (progress only)
         "partial": {},
