@@ -118,8 +118,8 @@ lint: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp terraformrc ## ruff, mypy, terraform
 	done
 	@echo "checkov ."
 	@$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework terraform -d . \
-	  --skip-path examples --skip-path tests --skip-path .terraform.d
-	@for dir in $(EXAMPLES); do echo "checkov $$dir"; \
+	  --skip-path examples --skip-path tests --skip-path bench --skip-path .terraform.d
+	@for dir in $(EXAMPLES) bench/stack; do echo "checkov $$dir"; \
 	  $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework terraform -d $$dir; done
 
 .PHONY: unit
@@ -135,8 +135,18 @@ e2e: $(VENV)/.stamp build terraformrc ## terraform apply + local runtime end-to-
 	@$(PY) -m pytest tests/e2e
 
 .PHONY: test
-test: lint build ## Everything CI runs: lint, then unit, plan and e2e tests
-	@$(PY) -m pytest tests/unit tests/plan tests/e2e
+test: lint build ## Everything CI runs: lint, then unit, plan and e2e tests and the benchmark smoke test
+	@$(PY) -m pytest tests/unit tests/plan tests/e2e bench/tests
+
+##### Benchmarks
+
+.PHONY: bench
+bench: $(VENV)/.stamp build terraformrc ## Benchmarks on the local stack (~12 min): bench/results/latest.{json,md,png}
+	@$(PY) -m bench
+
+.PHONY: bench-smoke
+bench-smoke: $(VENV)/.stamp build ## Benchmark smoke test (< 1 min): the figures are produced and sane
+	@$(PY) -m pytest bench/tests
 
 ##### Local stack
 

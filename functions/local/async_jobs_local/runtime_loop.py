@@ -82,6 +82,74 @@ def load_handler(spec: dict[str, Any]) -> Any:
     return getattr(module, function_name)
 
 
+class Instruments:
+    """Optional measurement hooks of the local stack (benchmarks), outside the function's code.
+
+    botocore events on every session the function creates: ``before-call`` counts each AWS
+    operation (billable requests) and sleeps as the invocation's latency rules say (a slower
+    S3 or sink than moto's); ``after-call`` counts error answers such as 412 (lost
+    compare-and-swap races). Clients copy their session's handlers when they are built, so the
+    hooks go on before the handler's module (which builds its clients at import) is loaded.
+    """
+
+    def __init__(self, code_dir: str) -> None:
+        self.counts: dict[str, int] = {}
+        self.clients: list[str] = []
+        self.rules: list[dict[str, Any]] = []
+        sys.path.insert(0, code_dir)
+        try:
+            import botocore.session  # noqa: PLC0415 - from the function's package, if it has one
+        except ImportError:
+            return
+        instruments = self
+        original_init = botocore.session.Session.__init__
+        original_create = botocore.session.Session.create_client
+
+        def init(session: Any, *args: Any, **kwargs: Any) -> None:
+            original_init(session, *args, **kwargs)
+            session.register("before-parameter-build", instruments.parameters)
+            session.register("before-call", instruments.before_call)
+            session.register("after-call", instruments.after_call)
+
+        def create_client(session: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
+            instruments.clients.append(service_name)
+            return original_create(session, service_name, *args, **kwargs)
+
+        botocore.session.Session.__init__ = init
+        botocore.session.Session.create_client = create_client
+
+    def parameters(self, params: Any, context: Any = None, **_: Any) -> None:
+        # The object key is among the API parameters; before-call only sees the serialised request.
+        if isinstance(context, dict) and isinstance(params, dict):
+            context["instruments_key"] = str(params.get("Key", ""))
+
+    def before_call(self, model: Any, context: Any = None, **_: Any) -> None:
+        service, operation = model.service_model.endpoint_prefix, model.name
+        key = context.get("instruments_key", "") if isinstance(context, dict) else ""
+        # The job summary's own calls apart: compare-and-swap traffic on one object.
+        name = f"{service}.{operation}" + ("@state" if key.endswith("/state.json") else "")
+        if isinstance(context, dict):
+            context["instruments_name"] = name
+        self.counts[name] = self.counts.get(name, 0) + 1
+        for rule in self.rules:
+            if rule.get("service", service) == service and rule.get("operation", operation) == operation:
+                if rule.get("key_contains", "") in key:
+                    time.sleep(float(rule["seconds"]))
+
+    def after_call(self, model: Any, http_response: Any, context: Any = None, **_: Any) -> None:
+        status = getattr(http_response, "status_code", 200)
+        if status >= 400:
+            operation = f"{model.service_model.endpoint_prefix}.{model.name}"
+            if isinstance(context, dict):
+                operation = context.get("instruments_name", operation)
+            name = f"{operation}!{status}"
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def report(self) -> dict[str, int]:
+        counts, self.counts = self.counts, {}
+        return counts
+
+
 def main() -> None:
     # Shutdown is the parent's business: Ctrl-C reaches the whole process group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -91,8 +159,11 @@ def main() -> None:
     os.dup2(2, 1)
     spec = read_frame(requests)
     module_name = spec["handler"].rpartition(".")[0]
+    instruments = Instruments(spec["code_dir"]) if spec.get("instrument") else None
     try:
+        started = time.perf_counter()
         handler = load_handler(spec)
+        init_seconds = time.perf_counter() - started
     except Exception as exc:  # noqa: BLE001 - reported as Lambda reports an init error
         traceback.print_exc()
         if isinstance(exc, ImportError):
@@ -105,7 +176,11 @@ def main() -> None:
             )
         write_frame(replies, {"kind": "init_error", "payload": payload})
         return
-    write_frame(replies, {"kind": "ready"})
+    ready: dict[str, Any] = {"kind": "ready"}
+    if instruments is not None:
+        ready["measured"] = {"init_seconds": init_seconds, "requests": instruments.report()}
+        ready["measured"]["clients"] = instruments.clients
+    write_frame(replies, ready)
     while True:
         try:
             message = read_frame(requests)
@@ -114,12 +189,17 @@ def main() -> None:
         if message is None:
             return
         context = LocalLambdaContext(spec, message["request_id"], message["deadline"])
+        if instruments is not None:
+            instruments.rules = list(message.get("latency") or [])
+        started = time.perf_counter()
         try:
             result = handler(message["event"], context)
             reply = {"kind": "ok", "payload": json.loads(json.dumps(result))}
         except Exception as exc:  # noqa: BLE001 - any handler error is the invocation's result
             traceback.print_exc()
             reply = {"kind": "error", "payload": error_payload(exc)}
+        if instruments is not None:
+            reply["measured"] = {"seconds": time.perf_counter() - started, "requests": instruments.report()}
         sys.stdout.flush()
         sys.stderr.flush()
         try:

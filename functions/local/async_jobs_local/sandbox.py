@@ -70,6 +70,8 @@ class FunctionSpec:
     log_path: Path | None = None
     arn: str = ""
     role: str = ""
+    # Measurement hooks (instrumentation.Instruments): request counts, durations, latency rules.
+    instruments: Any = None
 
     def process_environment(self, credentials: Credentials | None) -> dict[str, str]:
         env = {key: os.environ[key] for key in _INHERITED if key in os.environ}
@@ -165,6 +167,7 @@ class Sandbox:
                 "handler": spec.handler,
                 "memory_mb": spec.memory_mb,
                 "code_dir": str(spec.code_dir),
+                "instrument": spec.instruments is not None,
             },
         )
 
@@ -195,6 +198,8 @@ class Sandbox:
                 "payload": {"errorType": "Runtime.InitTimeout", "errorMessage": "init timed out"},
             }
         self._ready = reply["kind"] == "ready"
+        if self._ready and self.spec.instruments is not None and "measured" in reply:
+            self.spec.instruments.record_init(self.spec, reply["measured"])
         if not self._ready:
             self._init_error = reply["payload"]
             self.kill()
@@ -216,7 +221,10 @@ class Sandbox:
         request_id = str(uuid.uuid4())
         self.invocations += 1
         try:
-            write_frame(self._requests, {"request_id": request_id, "event": event, "deadline": deadline})
+            frame = {"request_id": request_id, "event": event, "deadline": deadline}
+            if self.spec.instruments is not None:
+                frame["latency"] = self.spec.instruments.latency_rules(self.spec.name)
+            write_frame(self._requests, frame)
             reply = self._receive(deadline - time.time())
         except (EOFError, OSError) as exc:
             self.kill()
@@ -230,6 +238,8 @@ class Sandbox:
             self.kill()
             raise FunctionTimeout(self.spec.name, self.spec.timeout)
         log.debug("%s %s %.0f ms", self.spec.name, request_id, (time.time() - started) * 1000)
+        if self.spec.instruments is not None and "measured" in reply:
+            self.spec.instruments.record(self.spec, reply["measured"])
         if reply["kind"] == "error":
             raise InvocationError(reply["payload"])
         return reply["payload"]

@@ -1,0 +1,48 @@
+"""How much each profile measures. ``full`` is ``make bench`` (under 15 minutes on 2 cores)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+FULL: dict[str, Any] = {
+    "latency": {
+        "async": {"10": 30, "1000": 20, "10000": 10, "largest": 5},
+        # A sync request of 10,000 records or more runs into API Gateway's 29 s: one try shows it.
+        "sync": {"10": 10, "1000": 3, "10000": 1, "largest": 1},
+        "floor": {"10": 30, "1000": 20, "10000": 10, "largest": 5},
+    },
+    "throughput": {"clients": [1, 8, 50], "requests": {"1": 6, "8": 2, "50": 1}, "records": 100},
+    "scaling": {"concurrency": [1, 2, 4, 8, 16], "records": 6400, "sink_latency_s": 0.05},
+    "contention": {
+        "records": 100_000,
+        "chunk_records": 100,
+        "concurrency": [1, 10, 25, 50],
+        "window_s": 8,
+        "s3_latency_s": 0.025,
+    },
+    "cost": {"sizes": [1000, 10_000, 100_000], "sync_records": 300, "worker_concurrency": 8},
+    "cold_start_runs": 5,
+}
+
+QUICK: dict[str, Any] = {
+    "latency": {
+        "async": {"10": 3, "1000": 3, "10000": 2, "largest": 1},
+        "sync": {"10": 2, "1000": 1},
+        "floor": {"10": 3, "1000": 3, "10000": 2, "largest": 1},
+    },
+    "throughput": {"clients": [1, 8], "requests": {"1": 2, "8": 1}, "records": 100},
+    "scaling": {"concurrency": [1, 2], "records": 1000, "sink_latency_s": 0.05},
+    "contention": {
+        "records": 100_000,
+        "chunk_records": 100,
+        "concurrency": [1, 4],
+        "window_s": 4,
+        "s3_latency_s": 0.025,
+    },
+    "cost": {"sizes": [1000], "sync_records": 200, "worker_concurrency": 2},
+    "cold_start_runs": 1,
+}
+
+SMOKE: dict[str, Any] = {"floor": {10: 3, 1000: 3}, "cold_start_runs": 2}
+
+PROFILES = {"full": FULL, "quick": QUICK, "smoke": SMOKE}
