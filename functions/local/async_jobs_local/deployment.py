@@ -21,6 +21,7 @@ from moto.server import ThreadedMotoServer
 
 from . import moto_patches
 from .apigw import ApiGateway, ApiServer
+from .cloudwatch import LocalCloudWatch
 from .credentials import RoleSessions, create_admin, delete_admin
 from .esm import SqsEventSource
 from .outputs import complete_outputs, region_of
@@ -117,6 +118,8 @@ class LocalDeployment:
         prewarm: bool = True,
         destroy_on_stop: bool = True,
         enforce_iam: bool = True,
+        account_concurrency: moto_patches.AccountConcurrency | None = None,
+        alarm_time_scale: float | None = None,
     ) -> None:
         self.project_root = Path(project_root or PROJECT_ROOT).resolve()
         self.example_dir = Path(example_dir or self.project_root / "examples" / "local").resolve()
@@ -125,6 +128,16 @@ class LocalDeployment:
         self.host = host
         self.port = port
         self.extra_variables = dict(variables or {})
+        # The examples reserve concurrency, as an established account (1000, 100 unreserved) allows;
+        # moto_patches.AccountConcurrency() is a fresh account's quota, where any reservation fails.
+        self.account_concurrency = account_concurrency or moto_patches.AccountConcurrency(1000, 100)
+        # Real seconds per alarm second (1.0: CloudWatch's pace; tests run a 60 s period in ~1 s).
+        self.alarm_time_scale = (
+            alarm_time_scale
+            if alarm_time_scale is not None
+            else float(os.environ.get("ASYNC_JOBS_LOCAL_ALARM_TIME_SCALE", "1.0"))
+        )
+        self.cloudwatch: LocalCloudWatch | None = None
         runs_dir = self.project_root / ".local" / "runs"
         runs_dir.mkdir(parents=True, exist_ok=True)
         if work_dir is None:
@@ -231,6 +244,9 @@ class LocalDeployment:
 
     def stop(self) -> None:
         """Stop pollers and HTTP, destroy the infrastructure, stop moto. Safe to call twice."""
+        if self.cloudwatch:
+            self.cloudwatch.stop()
+            self.cloudwatch = None
         if self.event_source:
             self.event_source.stop()
             self.event_source = None
@@ -269,6 +285,9 @@ class LocalDeployment:
         """``terraform destroy`` the example (the moto server keeps running, IAM checks off)."""
         if not self._terraform or not self._applied:
             return
+        if self.cloudwatch:  # its alarms are about to go
+            self.cloudwatch.stop()
+            self.cloudwatch = None
         if self.event_source:  # its queue is about to go
             self.event_source.stop()
             self.event_source = None
@@ -330,6 +349,8 @@ class LocalDeployment:
         pool = self.pools.get(function_name)
         if pool is None:
             raise DeploymentError(f"no local function {function_name}")
+        if self.cloudwatch is not None:
+            return self.cloudwatch.observe_invocation(function_name, lambda: pool.invoke(event))
         return pool.invoke(event)
 
     # ------------------------------------------------------------------ start-up
@@ -344,6 +365,10 @@ class LocalDeployment:
         build_packages(self.project_root, self.packages_dir)
         self.timings["packages"] = time.monotonic() - started
         self._exit.enter_context(moto_patches.local_patches())
+        moto_patches.ACCOUNT_CONCURRENCY.concurrent_executions = (
+            self.account_concurrency.concurrent_executions
+        )
+        moto_patches.ACCOUNT_CONCURRENCY.minimum_unreserved = self.account_concurrency.minimum_unreserved
         moto_patches.load_aws_managed_policies()
 
         started = time.monotonic()
@@ -385,6 +410,7 @@ class LocalDeployment:
         self._load_functions()
         self._start_api()
         self._start_event_source()
+        self._start_cloudwatch()
         self.timings["runtime"] = time.monotonic() - started
 
     def _log_denials(self) -> None:
@@ -513,6 +539,25 @@ class LocalDeployment:
             attributes.get("VisibilityTimeout"),
             attributes.get("RedrivePolicy"),
         )
+
+    def _start_cloudwatch(self) -> None:
+        """Metrics published and the module's alarms evaluated and delivered (cloudwatch/)."""
+        api_type = str(self.outputs.get("api_type") or "rest")
+        api_id = str(self.outputs.get("api_id") or "")
+        api = {"type": api_type, "id": api_id, "stage": self.gateway.stage if self.gateway else ""}
+        if api_type == "rest" and api_id:
+            api["name"] = self.client("apigateway").get_rest_api(restApiId=api_id)["name"]
+        self.cloudwatch = LocalCloudWatch(
+            self.client, region=self.region, api=api, log_dir=self.log_dir, time_scale=self.alarm_time_scale
+        ).start()
+        if self.gateway is not None:
+            self.gateway.observer = self.cloudwatch.observe_request
+        handler = logging.FileHandler(self.log_dir / "alarms.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        alarms = logging.getLogger("async_jobs_local.alarms")
+        alarms.addHandler(handler)
+        self._exit.callback(alarms.removeHandler, handler)
+        self._exit.callback(handler.close)
 
     def _reset_moto(self) -> None:
         try:

@@ -7,6 +7,7 @@ and ``api_authorization``.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -20,6 +21,10 @@ from .request import Api, ApiError, Request, Route
 from .responses import Response, from_integration
 
 log = logging.getLogger("async_jobs_local")
+
+# Lambda refuses a synchronous invocation whose payload (the proxy event as JSON) is larger
+# (RequestEntityTooLargeException), before the function runs.
+LAMBDA_MAX_PAYLOAD_BYTES = 6_291_456
 
 
 class ApiGateway:
@@ -45,6 +50,8 @@ class ApiGateway:
         self.authorizer = Authorizer(str(outputs.get("api_authorization") or "NONE"), api_key_lookup)
         self._invoke = invoke
         self.region = region
+        # called with (status, latency ms) of each response: API Gateway's metrics
+        self.observer: Callable[[int, float], None] | None = None
 
     @property
     def authorization(self) -> str:
@@ -73,6 +80,8 @@ class ApiGateway:
         except ApiError as exc:
             response = Response.gateway_error(exc)
         response.headers.append(("x-amzn-RequestId", str(uuid.uuid4())))
+        if self.observer is not None:
+            self.observer(response.status, (time.monotonic() - started) * 1000)
         log.info(
             "%s %s -> %d (%.0f ms)",
             request.method,
@@ -86,6 +95,9 @@ class ApiGateway:
         route, params = self.api.match(request.method, self.api.strip_stage(request.path))
         caller = self.authorizer.authenticate(request)
         event = build_event(self.api, request, route, params, caller)
+        if len(json.dumps(event).encode()) > LAMBDA_MAX_PAYLOAD_BYTES:
+            # the function never sees it: the client gets API Gateway's 413, not the module's answer
+            raise ApiError(413, "Request Too Long")
         try:
             result = self._invoke(route.function, event)
         except FunctionTimeout:

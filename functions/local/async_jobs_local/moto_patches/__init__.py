@@ -3,7 +3,9 @@
 ``s3`` (atomic conditional writes, bucket policy conditions, notifications that never fail the
 request), ``sqs`` (atomic receive/delete, the event source mapping played locally, queue
 attributes as AWS returns them), ``lambda_`` (LoggingConfig kept), ``iam`` (identity policies
-evaluated as IAM does, enforcement on/off, AWS managed policies). Each patch says why on the
+evaluated as IAM does, enforcement on/off, AWS managed policies), and a fresh account's rules:
+``apigateway`` (REST stage logging needs the account's CloudWatch role), ``lambda_quota``
+(reserved concurrency leaves the account's minimum unreserved). Each patch says why on the
 code that makes it. Patches are reversible and reference counted::
 
     with atomic_conditional_writes():
@@ -16,12 +18,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ._patch import MotoPatch
+from .apigateway import stage_logging_needs_account_role
 from .iam import IamEnforcement, identity_policy_evaluation, load_aws_managed_policies
 from .lambda_ import lambda_logging_config
+from .lambda_quota import PROFILE as ACCOUNT_CONCURRENCY
+from .lambda_quota import AccountConcurrency, account_concurrency_quota
 from .s3 import S3_WRITE_LOCK, atomic_conditional_writes, bucket_policy_conditions
 from .sqs import atomic_queue_operations, aws_shaped_queue_attributes, sqs_mappings_played_locally
 
 __all__ = [
+    "ACCOUNT_CONCURRENCY",
+    "AccountConcurrency",
+    "account_concurrency_quota",
+    "stage_logging_needs_account_role",
     "S3_WRITE_LOCK",
     "IamEnforcement",
     "MotoPatch",
@@ -48,5 +57,8 @@ def local_patches() -> Iterator[None]:
         bucket_policy_conditions(),
         lambda_logging_config(),
         identity_policy_evaluation(),
+        # a fresh account's rules: no API Gateway CloudWatch role, a small concurrency quota
+        stage_logging_needs_account_role(),
+        account_concurrency_quota(),
     ):
         yield
