@@ -1,4 +1,5 @@
-"""worker function: SQS batches of split / chunk messages and S3 upload notifications."""
+"""worker function: SQS batches of split / chunk messages and S3 upload notifications, and the
+dead-letter queue's messages (told apart by the record's eventSourceARN)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ def runtime() -> wiring.WorkerRuntime:
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    rt = runtime()
+    if rt.is_dead_letter(record.event_source_arn):
+        job_id = rt.dead_letters.handle(record.message_id, record.body, receive_count)
+        logger.set_correlation_id(job_id)
+        return
     try:
         message = json.loads(record.body)
     except ValueError:
@@ -31,8 +38,7 @@ def record_handler(record: SQSRecord) -> None:
         raise BadMessage("message body is not a JSON object")
     job_id = message.get("job_id")
     logger.set_correlation_id(str(job_id) if job_id else None)
-    receive_count = int(record.attributes.approximate_receive_count or 1)
-    runtime().engine.handle(message, receive_count)
+    rt.engine.handle(message, receive_count)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -15,8 +15,13 @@ from typing import Any
 
 API_TYPES = ("rest", "http")
 AUTHORIZATIONS = ("AWS_IAM", "JWT", "COGNITO", "API_KEY", "NONE")
-SINKS = ("s3", "redshift_data", "redshift")
+SINKS = ("s3", "redshift_data", "redshift", "postgres")
 REDSHIFT_SINKS = ("redshift_data", "redshift")
+POSTGRES_AUTHS = ("iam", "secret")
+# `require` encrypts without checking the server's certificate; `verify-full` also checks it
+# against POSTGRES_SSLROOTCERT (e.g. the RDS CA bundle packaged with the worker) or, with
+# `system`, the operating system's trust store. Plain text is not offered.
+POSTGRES_SSLMODES = ("require", "verify-ca", "verify-full")
 # Redshift's limit on an identifier, in bytes of UTF-8.
 MAX_IDENTIFIER_BYTES = 127
 
@@ -324,6 +329,69 @@ class RedshiftConfig:
 
 
 @dataclass(frozen=True)
+class PostgresConfig:
+    """Where the postgres sink upserts: POSTGRES_* variables (credentials by IAM or secret ARN)."""
+
+    host: str
+    database: str
+    user: str
+    table: str
+    schema: str = "public"
+    port: int = 5432
+    auth: str = "iam"
+    secret_arn: str | None = None
+    sslmode: str = "require"
+    sslrootcert: str | None = None
+    timeout_seconds: int = 600
+    connect_timeout_seconds: int = 10
+
+    ENV = (
+        EnvVar("POSTGRES_HOST", True, "server or RDS/Aurora endpoint"),
+        EnvVar("POSTGRES_PORT", False, "server port; 5432 by default"),
+        EnvVar("POSTGRES_DATABASE", True, "database name"),
+        EnvVar("POSTGRES_USER", True, "database user (the IAM token or the secret's user)"),
+        EnvVar("POSTGRES_TABLE", True, "target table (without schema), unique on (job_id, record_index)"),
+        EnvVar("POSTGRES_SCHEMA", False, "schema of the target table; public by default"),
+        EnvVar("POSTGRES_AUTH", False, "iam (RDS IAM auth token) or secret; iam by default"),
+        EnvVar("POSTGRES_SECRET_ARN", False, "Secrets Manager secret with the password (auth = secret)"),
+        EnvVar("POSTGRES_SSLMODE", False, "require (default), verify-ca or verify-full"),
+        EnvVar("POSTGRES_SSLROOTCERT", False, "CA bundle path in the package, or system, for verify-*"),
+        EnvVar("POSTGRES_TIMEOUT_SECONDS", False, "statement_timeout of one chunk's transaction"),
+    )
+
+    @classmethod
+    def from_env(cls, env: _Env) -> PostgresConfig:
+        table = env.identifier("POSTGRES_TABLE")
+        assert table is not None  # declared required
+        if "." in table:
+            raise ConfigError(
+                "POSTGRES_TABLE",
+                f"expected a table name without schema, got {table!r}; set the schema in "
+                "POSTGRES_SCHEMA (sink.postgres.schema)",
+            )
+        config = cls(
+            host=env.required("POSTGRES_HOST"),
+            port=env.integer("POSTGRES_PORT", 5432, 1, 65535),
+            database=env.required("POSTGRES_DATABASE"),
+            user=env.required("POSTGRES_USER"),
+            table=table,
+            schema=env.identifier("POSTGRES_SCHEMA", "public") or "public",
+            auth=env.choice("POSTGRES_AUTH", "iam", POSTGRES_AUTHS),
+            secret_arn=env.optional("POSTGRES_SECRET_ARN"),
+            sslmode=env.choice("POSTGRES_SSLMODE", "require", POSTGRES_SSLMODES),
+            sslrootcert=env.optional("POSTGRES_SSLROOTCERT"),
+            timeout_seconds=env.integer("POSTGRES_TIMEOUT_SECONDS", 600, 1, 900),
+        )
+        if config.auth == "secret" and not config.secret_arn:
+            raise ConfigError("POSTGRES_SECRET_ARN", "is required when POSTGRES_AUTH is secret")
+        if config.auth == "iam" and config.secret_arn:
+            raise ConfigError(
+                "POSTGRES_SECRET_ARN", "is set but POSTGRES_AUTH is iam: set POSTGRES_AUTH=secret or drop it"
+            )
+        return config
+
+
+@dataclass(frozen=True)
 class WorkerConfig:
     state_bucket: str
     queue_url: str
@@ -335,7 +403,9 @@ class WorkerConfig:
     sink: str = "s3"
     record_schema_key: str | None = None
     record_processor: str | None = None
+    dead_letter_queue_arn: str | None = None
     redshift: RedshiftConfig | None = field(default=None)
+    postgres: PostgresConfig | None = field(default=None)
 
     ENV = (
         *STATE_ENV,
@@ -344,15 +414,22 @@ class WorkerConfig:
         EnvVar("PROGRESS_EVERY", False, "records between progress updates inside a chunk"),
         EnvVar("TOLERATED_FAILURE_PERCENT", False, "failed share that still ends completed_with_errors"),
         EnvVar("MAX_RECEIVE_COUNT", False, "the queue's redrive maxReceiveCount"),
-        EnvVar("SINK", False, "s3, redshift_data or redshift"),
+        EnvVar("SINK", False, "s3, redshift_data, redshift or postgres"),
         EnvVar("RECORD_SCHEMA_KEY", False, "state bucket key of the records' JSON Schema"),
         EnvVar("RECORD_PROCESSOR", False, "module:function applied to each record"),
+        EnvVar(
+            "DEAD_LETTER_QUEUE_ARN",
+            False,
+            "the DLQ the worker also consumes: its messages are recorded in their jobs, not processed",
+        ),
     )
 
     @classmethod
     def env_vars(cls, environ: Mapping[str, str] | None = None) -> Declaration:
         """The worker's variables, with the chosen sink's (SINK decides which apply)."""
         sink = _Env(_environ(environ), cls.ENV).choice("SINK", "s3", SINKS)
+        if sink == "postgres":
+            return cls.ENV + PostgresConfig.ENV
         return cls.ENV + (RedshiftConfig.env_vars(sink) if sink in REDSHIFT_SINKS else ())
 
     @classmethod
@@ -373,7 +450,9 @@ class WorkerConfig:
             sink=sink,
             record_schema_key=env.optional("RECORD_SCHEMA_KEY"),
             record_processor=processor,
+            dead_letter_queue_arn=env.optional("DEAD_LETTER_QUEUE_ARN"),
             redshift=RedshiftConfig.from_env(env, sink) if sink in REDSHIFT_SINKS else None,
+            postgres=PostgresConfig.from_env(env) if sink == "postgres" else None,
         )
 
 

@@ -22,6 +22,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
+from botocore.exceptions import ClientError
+
 from async_jobs import jsontext, model
 from async_jobs.chunks import BadMessage, ChunkMarker, ChunkRef
 from async_jobs.messaging import JobQueue
@@ -31,7 +33,7 @@ from async_jobs.planner import Chunk, Plan, chunk_from_line, chunk_line_range, i
 from async_jobs.records import RecordCheck, RecordTransform
 from async_jobs.reports import ErrorsReport
 from async_jobs.sinks.base import Row, Sink
-from async_jobs.store import JobStore, Keys, StateNotFound
+from async_jobs.store import JobStore, Keys, StateNotFound, error_code
 
 _UPLOAD_KEY = re.compile(r"^jobs/([0-9a-f-]{36})/upload\.ndjson$")
 
@@ -103,7 +105,7 @@ class Engine:
         failed, or the job failed) and then re-raised, so the job still reaches an end.
         """
         try:
-            kind, job_id, ref = self._classify(message)
+            kind, job_id, ref = self.classify(message)
         except BadMessage as exc:
             last = receive_count >= self.settings.max_receive_count
             (logger.error if last else logger.warning)(
@@ -131,13 +133,14 @@ class Engine:
                     "receive_count": receive_count,
                     "max_receive_count": self.settings.max_receive_count,
                     "error_type": exc.__class__.__name__,
+                    "error_code": failure_code(exc),
                 },
             )
             if last and job_id is not None:
                 self._give_up(kind, job_id, ref, receive_count, exc)
             raise
 
-    def _classify(self, message: dict[str, Any]) -> tuple[str, str | None, ChunkRef | None]:
+    def classify(self, message: dict[str, Any]) -> tuple[str, str | None, ChunkRef | None]:
         if message.get("Event") == "s3:TestEvent":
             return "ignore", None, None
         kind = message.get("kind")
@@ -488,6 +491,17 @@ class Engine:
             return True
 
         self.store.update_state(job_id, written)
+
+
+def failure_code(exc: BaseException) -> str | None:
+    """The AWS error code (AccessDenied, SlowDown, ...) of a failure or of its cause: the class
+    name alone (ClientError) does not tell an operator a missing permission from throttling."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ClientError):
+            return error_code(seen) or None
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _uploads(message: dict[str, Any]) -> list[Upload]:

@@ -104,6 +104,10 @@ class Keys:
         return f"jobs/{job_id}/errors/{segment:06d}.json"
 
     @staticmethod
+    def dead_letter(job_id: str, message_id: str) -> str:
+        return f"jobs/{job_id}/dead-letters/{message_id}.json"
+
+    @staticmethod
     def results_prefix(job_id: str) -> str:
         return f"jobs/{job_id}/results/"
 

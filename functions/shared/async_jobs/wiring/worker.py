@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from async_jobs.config import WorkerConfig
+from async_jobs.config import PostgresConfig, WorkerConfig
+from async_jobs.deadletters import DeadLetters
 from async_jobs.engine import Engine, EngineSettings
 from async_jobs.messaging import JobQueue
 from async_jobs.observability import metrics
@@ -21,6 +22,12 @@ from async_jobs.wiring.aws import client
 class WorkerRuntime:
     config: WorkerConfig
     engine: Engine
+    dead_letters: DeadLetters
+
+    def is_dead_letter(self, event_source_arn: str | None) -> bool:
+        """A record of the dead-letter queue's mapping (the two mappings share this function)."""
+        arn = self.config.dead_letter_queue_arn
+        return arn is not None and event_source_arn == arn
 
 
 def emit_metric(name: str, value: float, unit: str) -> None:
@@ -28,6 +35,8 @@ def emit_metric(name: str, value: float, unit: str) -> None:
 
 
 def build_sink(config: WorkerConfig, store: JobStore) -> Sink:
+    if config.sink == "postgres" and config.postgres is not None:
+        return postgres_sink(config.postgres)
     if config.sink == "s3" or config.redshift is None:
         return S3Sink(store)
     if config.sink == "redshift_data":
@@ -38,6 +47,23 @@ def build_sink(config: WorkerConfig, store: JobStore) -> Sink:
     secrets = client("secretsmanager") if config.redshift.secret_arn else None
     settings = connection_settings(config.redshift, secrets)
     return RedshiftSink(redshift_connector.connect, store, config.redshift, settings)
+
+
+def postgres_sink(config: PostgresConfig) -> Sink:
+    # psycopg (and libpq) load only when this sink is chosen
+    import psycopg  # noqa: PLC0415
+
+    from async_jobs.sinks.postgres import PostgresSink, connection_settings  # noqa: PLC0415
+
+    def connect() -> psycopg.Connection[tuple[object, ...]]:
+        if config.auth == "iam":
+            settings = connection_settings(config, rds=client("rds"))
+        else:
+            settings = connection_settings(config, secrets=client("secretsmanager"))
+        # autocommit: each chunk opens its own transaction; no session idles inside one
+        return psycopg.connect(**settings, autocommit=True)
+
+    return PostgresSink(connect, config)
 
 
 def record_check(config: WorkerConfig, store: JobStore) -> RecordCheck | None:
@@ -73,4 +99,4 @@ def worker_runtime() -> WorkerRuntime:
         transform=transform,
         emit=emit_metric,
     )
-    return WorkerRuntime(config, engine)
+    return WorkerRuntime(config, engine, DeadLetters(engine))
