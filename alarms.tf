@@ -16,6 +16,8 @@ module "alarms" {
   api_stage_name = local.api_stage_name
   queue_name     = aws_sqs_queue.this.name
   dlq_name       = aws_sqs_queue.dlq.name
+
+  dead_letter_accounting = var.dead_letter_accounting_enabled
   function_names = {
     submit = module.submit.function_name
     worker = module.worker.function_name

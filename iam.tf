@@ -109,7 +109,8 @@ data "aws_iam_policy_document" "worker" {
       "sqs:GetQueueAttributes",
       "sqs:ChangeMessageVisibility",
     ]
-    resources = [local.queue_arn]
+    # the DLQ too when the worker records dead letters in their jobs
+    resources = var.dead_letter_accounting_enabled ? [local.queue_arn, local.dlq_arn] : [local.queue_arn]
   }
 
   statement {

@@ -95,6 +95,7 @@ locals {
     },
     var.record_schema == null ? {} : { RECORD_SCHEMA_KEY = local.record_schema_key },
     var.record_processor == null ? {} : { RECORD_PROCESSOR = var.record_processor },
+    var.dead_letter_accounting_enabled ? { DEAD_LETTER_QUEUE_ARN = local.dlq_arn } : {},
     local.redshift == null ? {} : {
       for k, v in merge(
         {
@@ -295,9 +296,12 @@ resource "aws_sqs_queue" "dlq" {
   fifo_queue                  = var.queue_fifo ? true : null
   content_based_deduplication = var.queue_fifo ? false : null
   message_retention_seconds   = 1209600
-  sqs_managed_sse_enabled     = var.kms_key_arn == null ? true : null
-  kms_master_key_id           = var.kms_key_arn
-  tags                        = var.tags
+  # Lambda refuses a mapping on a queue whose visibility timeout is below the function's
+  # timeout; the work queue's keeps a dead letter from being received twice meanwhile.
+  visibility_timeout_seconds = local.visibility_timeout
+  sqs_managed_sse_enabled    = var.kms_key_arn == null ? true : null
+  kms_master_key_id          = var.kms_key_arn
+  tags                       = var.tags
 }
 
 resource "aws_sqs_queue" "this" {
@@ -519,4 +523,23 @@ resource "aws_lambda_event_source_mapping" "worker" {
       error_message = "worker_batch_size (${var.worker_batch_size}) above 10 needs worker_maximum_batching_window_in_seconds >= 1: set a batching window or lower worker_batch_size."
     }
   }
+}
+
+# The DLQ feeds the same worker: it tells the two sources apart by eventSourceARN and records
+# each dead-lettered message in its job (DEAD_LETTER_QUEUE_ARN), so a job ends even when Lambda
+# killed the worker on a message's last receive.
+resource "aws_lambda_event_source_mapping" "worker_dead_letters" {
+  count = var.dead_letter_accounting_enabled ? 1 : 0
+
+  event_source_arn        = aws_sqs_queue.dlq.arn
+  function_name           = module.worker.function_arn
+  enabled                 = var.worker_event_source_enabled
+  batch_size              = var.dead_letter_batch_size
+  function_response_types = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = 2 # the smallest Lambda allows: dead letters are few
+  }
+
+  tags = var.tags
 }

@@ -150,6 +150,17 @@ output "worker_event_source_mapping" {
   }
 }
 
+output "worker_dead_letter_event_source_mapping" {
+  description = "Settings of the DLQ's event source mapping to the worker (dead-letter accounting), or null when dead_letter_accounting_enabled = false: batch_size, maximum_batching_window_in_seconds, maximum_concurrency, function_response_types, enabled."
+  value = var.dead_letter_accounting_enabled ? {
+    batch_size                         = aws_lambda_event_source_mapping.worker_dead_letters[0].batch_size
+    maximum_batching_window_in_seconds = 0
+    maximum_concurrency                = 2
+    function_response_types            = aws_lambda_event_source_mapping.worker_dead_letters[0].function_response_types
+    enabled                            = aws_lambda_event_source_mapping.worker_dead_letters[0].enabled
+  } : null
+}
+
 ################################################################################
 # API
 ################################################################################

@@ -539,6 +539,23 @@ variable "worker_maximum_concurrency" {
   }
 }
 
+variable "dead_letter_accounting_enabled" {
+  description = "The worker also consumes the DLQ (a second event source mapping): each dead-lettered message is recorded in its job (a chunk's records failed, a split's job failed) and kept under jobs/<id>/dead-letters/, so a job ends even when Lambda kills the worker (timeout, memory) on a message's last receive. false leaves dead letters in the DLQ for an operator (jobs they belong to may then never end)."
+  type        = bool
+  default     = true
+}
+
+variable "dead_letter_batch_size" {
+  description = "Messages per invocation of the DLQ's event source mapping. Small: each dead letter costs a few S3 requests and the DLQ is normally empty."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.dead_letter_batch_size >= 1 && var.dead_letter_batch_size <= 10
+    error_message = "dead_letter_batch_size (${var.dead_letter_batch_size}) must be between 1 and 10 (a FIFO queue's limit, and no batching window is used)."
+  }
+}
+
 variable "worker_event_source_enabled" {
   description = "Enable the SQS event source mapping of the worker. The local stack sets false and plays the mapping itself."
   type        = bool
@@ -692,9 +709,10 @@ variable "alarm_topic_encryption" {
 }
 
 variable "alarm_thresholds" {
-  description = "Alarm thresholds: oldest message age in seconds, API p95 latency in ms, worker errors per period, jobs failed per period, and the share (0..1) of worker.timeout the p99 duration may reach."
+  description = "Alarm thresholds: oldest message age in seconds (work queue and DLQ), API p95 latency in ms, worker errors per period, jobs failed per period, and the share (0..1) of worker.timeout the p99 duration may reach."
   type = object({
     queue_oldest_message_age_seconds = optional(number, 900)
+    dlq_oldest_message_age_seconds   = optional(number, 600)
     api_latency_p95_ms               = optional(number, 2000)
     worker_errors                    = optional(number, 0)
     jobs_failed                      = optional(number, 0)

@@ -33,6 +33,11 @@ output "dlq_url" {
   value       = module.async_jobs.dlq_url
 }
 
+output "worker_dead_letter_event_source_mapping" {
+  description = "Settings of the DLQ's event source mapping to the worker (dead-letter accounting)."
+  value       = module.async_jobs.worker_dead_letter_event_source_mapping
+}
+
 output "alarm_arns" {
   description = "ARNs of the alarms."
   value       = module.async_jobs.alarm_arns

@@ -128,6 +128,11 @@ output "worker_event_source_mapping" {
   value       = module.async_jobs.worker_event_source_mapping
 }
 
+output "worker_dead_letter_event_source_mapping" {
+  description = "Settings of the DLQ's event source mapping to the worker (dead-letter accounting), or null when it is off."
+  value       = module.async_jobs.worker_dead_letter_event_source_mapping
+}
+
 output "api_id" {
   description = "Id of the REST or HTTP API."
   value       = module.async_jobs.api_id

@@ -10,13 +10,23 @@ locals {
   api_4xx_metric = var.api_type == "rest" ? "4XXError" : "4xx"
 
   alarm_definitions = {
+    # With dead-letter accounting the worker drains the DLQ within seconds, so the sampled
+    # queue depth may never show the message: count the DLQ's receives instead.
     dlq_messages = {
-      description = "Messages in the dead-letter queue ${var.dlq_name}: chunks failed every retry. Inspect and redrive."
+      description = var.dead_letter_accounting ? "A message reached the dead-letter queue ${var.dlq_name}: the worker failed or was killed on its every receive. Its job was ended with it; see jobs/<id>/dead-letters/ and retry the job once the cause is fixed." : "Messages in the dead-letter queue ${var.dlq_name}: messages failed every receive. Inspect and redrive."
       namespace   = "AWS/SQS"
-      metric_name = "ApproximateNumberOfMessagesVisible"
+      metric_name = var.dead_letter_accounting ? "NumberOfMessagesReceived" : "ApproximateNumberOfMessagesVisible"
+      dimensions  = tomap({ QueueName = var.dlq_name })
+      statistic   = var.dead_letter_accounting ? "Sum" : "Maximum"
+      threshold   = 0
+    }
+    dlq_oldest_message_age = {
+      description = "Oldest message in the dead-letter queue ${var.dlq_name} is older than ${var.thresholds.dlq_oldest_message_age_seconds}s: dead letters are not being drained (worker failing on them, or dead-letter accounting off)."
+      namespace   = "AWS/SQS"
+      metric_name = "ApproximateAgeOfOldestMessage"
       dimensions  = tomap({ QueueName = var.dlq_name })
       statistic   = "Maximum"
-      threshold   = 0
+      threshold   = var.thresholds.dlq_oldest_message_age_seconds
     }
     queue_oldest_message_age = {
       description = "Oldest message in ${var.queue_name} is older than ${var.thresholds.queue_oldest_message_age_seconds}s: workers fall behind or are throttled."

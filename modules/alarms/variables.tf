@@ -66,6 +66,12 @@ variable "function_names" {
   })
 }
 
+variable "dead_letter_accounting" {
+  description = "The worker consumes the DLQ: the dlq_messages alarm counts the DLQ's receives (messages are drained within seconds) instead of its depth."
+  type        = bool
+  default     = true
+}
+
 variable "worker_timeout" {
   description = "Timeout of the worker in seconds (duration alarm threshold)."
   type        = number
@@ -89,6 +95,7 @@ variable "thresholds" {
   description = "Alarm thresholds (see the root module's alarm_thresholds)."
   type = object({
     queue_oldest_message_age_seconds = number
+    dlq_oldest_message_age_seconds   = optional(number, 600)
     api_latency_p95_ms               = number
     worker_errors                    = number
     jobs_failed                      = number

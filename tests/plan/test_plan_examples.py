@@ -49,7 +49,7 @@ REST_COUNTS = {
     "aws_lambda_function": 3,
     "aws_iam_role": 3,
     "aws_iam_role_policy": 3,
-    "aws_lambda_event_source_mapping": 1,
+    "aws_lambda_event_source_mapping": 2,  # the work queue's and the DLQ's
     "aws_lambda_permission": 4,
     "aws_api_gateway_rest_api": 1,
     "aws_api_gateway_resource": 3,
@@ -60,7 +60,7 @@ REST_COUNTS = {
     "aws_api_gateway_stage": 1,
     "aws_api_gateway_method_settings": 1,
     "aws_api_gateway_gateway_response": 21,
-    "aws_cloudwatch_metric_alarm": 8,
+    "aws_cloudwatch_metric_alarm": 9,
     "aws_cloudwatch_dashboard": 1,
 }
 
@@ -198,6 +198,7 @@ def check_alarms(plan: PlanSummary, topic_known: bool) -> None:
     keys = {a.split('"')[1] for a in alarms}
     assert keys == {
         "dlq_messages",
+        "dlq_oldest_message_age",
         "queue_oldest_message_age",
         "worker_errors",
         "worker_throttles",
@@ -429,6 +430,13 @@ def test_local_outputs(local: PlanSummary) -> None:
         "batch_size": 1,
         "maximum_batching_window_in_seconds": 0,
         "maximum_concurrency": 4,
+        "function_response_types": ["ReportBatchItemFailures"],
+        "enabled": False,
+    }
+    assert outputs["worker_dead_letter_event_source_mapping"] == {
+        "batch_size": 5,
+        "maximum_batching_window_in_seconds": 0,
+        "maximum_concurrency": 2,
         "function_response_types": ["ReportBatchItemFailures"],
         "enabled": False,
     }
