@@ -69,6 +69,10 @@ def install_dependencies(
             "--platform", PLATFORMS[architecture],
             "--python-version", python_version(str(runtime)),
         ]  # fmt: skip
+        if int(python_version(str(runtime)).split(".")[1]) >= 12:
+            # python3.12+ runs on Amazon Linux 2023 (glibc 2.34): wheels built for glibc 2.28,
+            # such as psycopg-binary's, load there; python3.11's Amazon Linux 2 has glibc 2.26.
+            cmd += ["--platform", PLATFORMS[architecture].replace("manylinux2014", "manylinux_2_28")]
     subprocess.run(cmd, check=True)
 
 
