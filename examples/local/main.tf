@@ -46,7 +46,7 @@ module "async_jobs" {
   worker_maximum_concurrency = 4
   worker_batch_size          = 1
 
-  chunk_size     = 1000
+  chunk_size     = var.chunk_size
   progress_every = 250
 
   force_destroy         = true

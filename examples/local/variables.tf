@@ -9,3 +9,9 @@ variable "name" {
   type        = string
   default     = "async-jobs-local"
 }
+
+variable "chunk_size" {
+  description = "Records per chunk. Tests set it small so that every job has several chunks."
+  type        = number
+  default     = 1000
+}

@@ -24,6 +24,7 @@ from .apigw import ApiGateway, ApiServer
 from .cloudwatch import LocalCloudWatch
 from .credentials import RoleSessions, create_admin, delete_admin
 from .esm import SqsEventSource
+from .faults import FaultPlan, Faults
 from .outputs import complete_outputs, region_of
 from .packages import build_packages
 from .pool import DEFAULT_CONCURRENCY, FunctionPool
@@ -118,6 +119,7 @@ class LocalDeployment:
         prewarm: bool = True,
         destroy_on_stop: bool = True,
         enforce_iam: bool = True,
+        faults: FaultPlan | None = None,
         account_concurrency: moto_patches.AccountConcurrency | None = None,
         alarm_time_scale: float | None = None,
     ) -> None:
@@ -150,6 +152,8 @@ class LocalDeployment:
         self.prewarm = prewarm
         self.destroy_on_stop = destroy_on_stop
         self.enforce_iam = enforce_iam
+        # Injected failures of the worker and its event source mapping (faults.py), counted.
+        self.faults = Faults(faults, self.log_dir / "faults") if faults else None
         self.outputs: dict[str, Any] = {}
         self.functions: dict[str, FunctionSpec] = {}
         self.pools: dict[str, FunctionPool] = {}
@@ -447,11 +451,15 @@ class LocalDeployment:
             environment=dict((config.get("Environment") or {}).get("Variables") or {}),
             timeout=float(config.get("Timeout") or 3),
             memory_mb=int(config.get("MemorySize") or 128),
-            runtime_environment=self._runtime_environment(),
+            runtime_environment={**self._runtime_environment(), **self._fault_environment(function_name)},
             credentials=self.roles.provider(role, function_name) if role else None,
             log_path=self.log_dir / f"{function_name}.log",
             role=role,
         )
+
+    def _fault_environment(self, function_name: str) -> dict[str, str]:
+        is_worker = function_name == self.outputs.get("worker_function_name")
+        return self.faults.environment() if self.faults and is_worker else {}
 
     def _concurrency(self, function_name: str) -> int:
         reserved = self.client("lambda").get_function_concurrency(FunctionName=function_name)
@@ -475,6 +483,7 @@ class LocalDeployment:
                 spec,
                 max_size=self._concurrency(name),
                 throttle_wait=spec.timeout if is_worker else API_THROTTLE_WAIT,
+                faults=self.faults if is_worker else None,
             )
             self.pools[name] = pool
             if self.prewarm:
@@ -529,6 +538,7 @@ class LocalDeployment:
             report_batch_item_failures="ReportBatchItemFailures"
             in (mapping.get("function_response_types") or []),
             region=self.region,
+            faults=self.faults,
         )
         self.event_source.start()
         log.info(

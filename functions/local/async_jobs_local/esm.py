@@ -12,6 +12,7 @@ once it has been received ``maxReceiveCount`` times (on the receive after that),
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import math
 import threading
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .faults import Faults, sleep_then
 from .sandbox import FunctionTimeout, InvocationError
 
 log = logging.getLogger("async_jobs_local")
@@ -91,6 +93,7 @@ class SqsEventSource:
         maximum_concurrency: int = 2,
         report_batch_item_failures: bool = True,
         region: str = "us-east-1",
+        faults: Faults | None = None,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
@@ -102,6 +105,7 @@ class SqsEventSource:
         self.maximum_concurrency = max(1, int(maximum_concurrency))
         self.report_batch_item_failures = report_batch_item_failures
         self.region = region
+        self.faults = faults  # duplicate and out-of-order delivery at the plan's rates (faults.py)
         self.stats = MappingStats()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -166,6 +170,10 @@ class SqsEventSource:
                 self._process(batch)
 
     def _process(self, batch: list[dict[str, Any]]) -> None:
+        if self.faults is not None:
+            batch = self._disorder(batch)
+            if not batch:
+                return
         event = {"Records": [_record(message, self.queue_arn, self.region) for message in batch]}
         ids = [message["MessageId"] for message in batch]
         failed: set[str]
@@ -189,6 +197,34 @@ class SqsEventSource:
             log.info(
                 "%d of %d messages failed; they return after the visibility timeout", len(failed), len(ids)
             )
+
+    def _disorder(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Injected faults: messages handed back for a moment, a shuffled batch, second deliveries."""
+        assert self.faults is not None
+        held = self.faults.held_back(batch)
+        for message, seconds in held:
+            # The message returns after ``seconds``, behind messages sent after it.
+            try:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=seconds
+                )
+            except Exception as exc:  # noqa: BLE001 - then it returns after the visibility timeout
+                log.warning("event source mapping: could not hand a message back: %s", exc)
+        held_ids = {message["MessageId"] for message, _ in held}
+        batch = self.faults.reorder([message for message in batch if message["MessageId"] not in held_ids])
+        for message, delay in self.faults.duplicates(batch):
+            # A second receive of the same message, concurrent with the first: its outcome is
+            # the first delivery's business (one delete removes the message).
+            event = {"Records": [_record(message, self.queue_arn, self.region)]}
+            sleep_then(delay, functools.partial(self._invoke_ignoring, event))
+        return batch
+
+    def _invoke_ignoring(self, event: dict[str, Any]) -> None:
+        self.stats.add(invocations=1, messages=len(event["Records"]))
+        try:
+            self._invoke(self.function_name, event)
+        except InvocationError as exc:
+            log.info("duplicate delivery failed: %s", exc)
 
     def _failures(self, result: Any, ids: list[str]) -> set[str]:
         if not self.report_batch_item_failures:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .faults import Faults
 from .sandbox import FunctionSpec, FunctionThrottled, InvocationError, Sandbox
 
 # The local stand-in for the account's unreserved concurrency: a 2-core machine starts about
@@ -35,12 +36,14 @@ class FunctionPool:
         throttle_wait: float = 0.0,
         clock: Callable[[], float] = time.time,
         sandbox_factory: Callable[[FunctionSpec], Any] = Sandbox,
+        faults: Faults | None = None,
     ) -> None:
         self.spec = spec
         self.max_size = max(1, max_size)
         self.throttle_wait = throttle_wait
         self._clock = clock
         self._new = sandbox_factory
+        self.faults = faults  # kills processes mid-invocation at the plan's rate (faults.py)
         self._idle: list[Any] = []
         self._all: list[Any] = []
         self._starting = 0
@@ -120,9 +123,13 @@ class FunctionPool:
 
     def invoke(self, event: Any) -> Any:
         sandbox = self._acquire()
+        # As Lambda on a timeout or out of memory: the process dies, whatever it was doing.
+        disarm = self.faults.arm_kill(sandbox.process.kill) if self.faults else None
         try:
             return sandbox.invoke(event)
         finally:
+            if disarm:
+                disarm()
             self._release(sandbox)
 
     def close(self) -> None:

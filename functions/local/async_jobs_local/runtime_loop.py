@@ -14,6 +14,7 @@ a 4-byte big-endian length and a JSON document.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import signal
@@ -150,6 +151,26 @@ class Instruments:
         return counts
 
 
+FAULTS_ENV_VAR = "ASYNC_JOBS_LOCAL_FAULTS"  # faults.ENV_VAR
+
+
+def install_faults(code_dir: str) -> None:
+    """The local stack's fault injection (faults.py), when the deployment hands this process a plan.
+
+    Loaded by path: this process's ``sys.path`` is the function's package, which does not (and
+    must not) contain the local runtime. Hooks go on before the handler builds its clients.
+    """
+    if FAULTS_ENV_VAR not in os.environ:
+        return
+    location = os.path.join(os.path.dirname(os.path.abspath(__file__)), "faults.py")
+    module_spec = importlib.util.spec_from_file_location("async_jobs_local_faults", location)
+    assert module_spec is not None and module_spec.loader is not None
+    faults = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_spec.name] = faults  # dataclasses look their module up
+    module_spec.loader.exec_module(faults)
+    faults.install_from_environment(code_dir)
+
+
 def main() -> None:
     # Shutdown is the parent's business: Ctrl-C reaches the whole process group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -159,6 +180,7 @@ def main() -> None:
     os.dup2(2, 1)
     spec = read_frame(requests)
     module_name = spec["handler"].rpartition(".")[0]
+    install_faults(spec["code_dir"])
     instruments = Instruments(spec["code_dir"]) if spec.get("instrument") else None
     try:
         started = time.perf_counter()

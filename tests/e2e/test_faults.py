@@ -1,0 +1,126 @@
+"""Jobs on the local stack under injected failures: 0 records lost, 0 counted twice, every job ends.
+
+The local runtime (``async_jobs_local.faults``) makes the worker's S3 and SQS requests fail as
+S3/SQS do under load (500 InternalError, 503 SlowDown; the function's own SDK retries them),
+kills worker processes mid-invocation (as Lambda does on a timeout or out of memory: the
+message returns after the visibility timeout), delivers messages twice and hands some back to
+the queue for a few seconds so that later ones overtake them. Then every record must be in the
+s3 sink exactly once, every count must add up and every job must end, within a time budget.
+The counts of faults are the injector's own, measured as it injects them.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from async_jobs_local import JobsClient, LocalDeployment
+from async_jobs_local.faults import FaultPlan
+
+from .conftest import TERMINAL, queue_depth, s3_keys, s3_lines, start_stack, wait_for
+
+JOBS = 20
+MAX_RECORDS = 3000
+CHUNK_SIZE = 250  # every job of more than 250 records has several chunks
+# A message goes to the DLQ on its 5th receive (max_receive_count); each fault costs at most one
+# receive, so at these rates no message of this run comes near it.
+PLAN = FaultPlan(
+    aws_error_rate=0.1,
+    kill_rate=0.08,
+    kill_within=0.5,
+    duplicate_rate=0.15,
+    delay_rate=0.1,
+    delay_seconds=(1, 4),
+    seed=20261124,
+)
+# Two redeliveries after a kill (visibility timeout 60 s each) fit; a job stuck for good does not.
+BUDGET_SECONDS = 150
+
+
+@pytest.fixture(scope="module")
+def faulty_stack() -> Iterator[LocalDeployment]:
+    yield from start_stack("local", variables={"chunk_size": CHUNK_SIZE}, faults=PLAN)
+
+
+def _records(job: int, count: int) -> list[dict[str, Any]]:
+    return [{"job": job, "n": index, "pad": "x" * (index % 17)} for index in range(count)]
+
+
+def _sink(stack: LocalDeployment, job_id: str) -> Counter[int]:
+    """How often each record index of the job is in the s3 sink (and that it holds its record)."""
+    seen: Counter[int] = Counter()
+    for key in s3_keys(stack, f"jobs/{job_id}/results/"):
+        for line in s3_lines(stack, key):
+            entry = json.loads(line)
+            assert entry["record"]["n"] == entry["record_index"], (key, entry)
+            seen[entry["record_index"]] += 1
+    return seen
+
+
+def test_no_record_lost_or_counted_twice_and_every_job_ends(faulty_stack: LocalDeployment) -> None:
+    # GIVEN 20 jobs of 1-3,000 records, submitted at once to a stack injecting faults
+    stack = faulty_stack
+    assert stack.faults is not None
+    client = JobsClient(stack.url)
+    rng = random.Random(PLAN.seed)
+    sizes = [rng.randint(1, MAX_RECORDS) for _ in range(JOBS)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        responses = list(pool.map(lambda job: client.submit(_records(job, sizes[job])), range(JOBS)))
+    assert [response.status for response in responses] == [202] * JOBS, responses[0].body
+    job_ids = [response.json()["job_id"] for response in responses]
+
+    # WHEN the worker runs them to the end (or the budget runs out)
+    final: dict[str, dict[str, Any]] = {}
+
+    def all_ended() -> bool:
+        for job_id in job_ids:
+            if job_id not in final:
+                job = client.get(job_id).json()
+                if job["status"] in TERMINAL:
+                    final[job_id] = job
+        return len(final) == JOBS
+
+    try:
+        wait_for(all_ended, timeout=BUDGET_SECONDS, interval=1.0, what="every job to end")
+    except AssertionError:
+        pass  # reported below with the counts
+    elapsed = time.monotonic() - started
+
+    # THEN every record is in the sink exactly once and every count adds up
+    lost = duplicated = 0
+    miscounted = []
+    for job_id, size in zip(job_ids, sizes, strict=True):
+        seen = _sink(stack, job_id)
+        lost += sum(1 for index in range(size) if seen[index] == 0)
+        duplicated += sum(count - 1 for count in seen.values() if count > 1)
+        assert set(seen) <= set(range(size)), f"{job_id}: indexes outside the job"
+        job = final.get(job_id)
+        if job is not None and not (
+            job["status"] == "succeeded"
+            and job["total_records"] == job["processed_records"] == job["succeeded_records"] == size
+            and job["failed_records"] == 0
+        ):
+            miscounted.append(job)
+    not_terminal = JOBS - len(final)
+    injected = stack.faults.totals()
+    print(
+        f"\nfaults: {JOBS} jobs, {sum(sizes)} records, {elapsed:.0f} s; injected "
+        + ", ".join(f"{kind} {count}" for kind, count in sorted(injected.items()))
+        + f"; records lost {lost}, duplicated {duplicated}, jobs not terminal {not_terminal}, "
+        f"miscounted {len(miscounted)}"
+    )
+    assert (lost, duplicated, not_terminal) == (0, 0, 0)
+    assert miscounted == []
+    # nothing went to the dead-letter queue: no message ran out of receives
+    assert queue_depth(stack, stack.outputs["dlq_url"]) == 0
+    # and each kind of fault did happen in this run (otherwise the test proves nothing)
+    for kind in ("aws_errors", "kills", "duplicates", "delays"):
+        assert injected.get(kind, 0) > 0, f"no {kind} injected: {injected}"
