@@ -23,7 +23,7 @@ from . import moto_patches
 from .apigw import ApiGateway, ApiServer
 from .cloudwatch import LocalCloudWatch
 from .credentials import RoleSessions, create_admin, delete_admin
-from .esm import SqsEventSource
+from .esm import SqsEventSource, dead_letter_source
 from .faults import FaultPlan, Faults
 from .outputs import complete_outputs, region_of
 from .packages import build_packages
@@ -540,6 +540,15 @@ class LocalDeployment:
             region=self.region,
             faults=self.faults,
         )
+        # the DLQ's mapping (dead-letter accounting) polls under the same role
+        dead_letters = dead_letter_source(
+            self.outputs,
+            sqs=self.role_client(worker, "sqs"),
+            function_name=worker,
+            invoke=self.invoke,
+            region=self.region,
+        )
+        self.event_source.companions = [dead_letters] if dead_letters else []
         self.event_source.start()
         log.info(
             "worker mapping: batch %s, window %ss, concurrency %s, visibility %ss, redrive %s",

@@ -7,6 +7,10 @@ function with an ``aws:sqs`` event, and delete the messages that succeeded. With
 invocation fails or times out, the whole batch stays. Messages that stay are not touched: they
 reappear after the queue's visibility timeout, and moto moves a message to the dead-letter queue
 once it has been received ``maxReceiveCount`` times (on the receive after that), as SQS does.
+
+The module's second mapping, the dead-letter queue to the same worker (dead-letter accounting),
+is played the same way from the ``worker_dead_letter_event_source_mapping`` output
+(`dead_letter_source`), as a companion started and stopped with the main mapping.
 """
 
 from __future__ import annotations
@@ -109,8 +113,12 @@ class SqsEventSource:
         self.stats = MappingStats()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # mappings of other queues to the same function, started and stopped with this one
+        self.companions: list[SqsEventSource] = []
 
     def start(self) -> None:
+        for companion in self.companions:
+            companion.start()
         self._stop.clear()
         for index in range(self.maximum_concurrency):
             thread = threading.Thread(target=self._poll, name=f"esm-poller-{index}", daemon=True)
@@ -120,10 +128,14 @@ class SqsEventSource:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop receiving; invocations in flight finish (their sandboxes may be closed under them)."""
         self._stop.set()
+        for companion in self.companions:
+            companion._stop.set()
         deadline = time.monotonic() + timeout
-        for thread in self._threads:
+        for thread in [*self._threads, *(t for c in self.companions for t in c._threads)]:
             thread.join(timeout=max(0.1, deadline - time.monotonic()))
         self._threads.clear()
+        for companion in self.companions:
+            companion._threads.clear()
 
     # ------------------------------------------------------------------ polling
 
@@ -260,3 +272,32 @@ class SqsEventSource:
                 continue
             for failure in response.get("Failed") or []:
                 log.warning("event source mapping: delete failed: %s", failure)
+
+
+def dead_letter_source(
+    outputs: dict[str, Any],
+    *,
+    sqs: Any,
+    function_name: str,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    region: str,
+) -> SqsEventSource | None:
+    """The DLQ's mapping to the worker, as the Terraform outputs declare it (None when the module
+    turns dead-letter accounting off, or the mapping is disabled and not played locally)."""
+    mapping = outputs.get("worker_dead_letter_event_source_mapping")
+    queue_url, queue_arn = outputs.get("dlq_url"), outputs.get("dlq_arn")
+    if not mapping or not queue_url or not queue_arn:
+        return None
+    return SqsEventSource(
+        sqs=sqs,
+        queue_url=str(queue_url),
+        queue_arn=str(queue_arn),
+        function_name=function_name,
+        invoke=invoke,
+        batch_size=int(mapping.get("batch_size") or 10),
+        batching_window=float(mapping.get("maximum_batching_window_in_seconds") or 0),
+        maximum_concurrency=int(mapping.get("maximum_concurrency") or 2),
+        report_batch_item_failures="ReportBatchItemFailures"
+        in (mapping.get("function_response_types") or []),
+        region=region,
+    )
