@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import os
@@ -25,6 +26,8 @@ from .cloudwatch import LocalCloudWatch
 from .credentials import RoleSessions, create_admin, delete_admin
 from .esm import SqsEventSource, dead_letter_source
 from .faults import FaultPlan, Faults
+from .instrumentation import Instruments
+from .local_functions import LocalFunction, package_for
 from .outputs import complete_outputs, region_of
 from .packages import build_packages
 from .pool import DEFAULT_CONCURRENCY, FunctionPool
@@ -119,7 +122,9 @@ class LocalDeployment:
         prewarm: bool = True,
         destroy_on_stop: bool = True,
         enforce_iam: bool = True,
+        instruments: Instruments | None = None,
         faults: FaultPlan | None = None,
+        extra_routes: dict[str, LocalFunction] | None = None,
         account_concurrency: moto_patches.AccountConcurrency | None = None,
         alarm_time_scale: float | None = None,
     ) -> None:
@@ -130,16 +135,6 @@ class LocalDeployment:
         self.host = host
         self.port = port
         self.extra_variables = dict(variables or {})
-        # The examples reserve concurrency, as an established account (1000, 100 unreserved) allows;
-        # moto_patches.AccountConcurrency() is a fresh account's quota, where any reservation fails.
-        self.account_concurrency = account_concurrency or moto_patches.AccountConcurrency(1000, 100)
-        # Real seconds per alarm second (1.0: CloudWatch's pace; tests run a 60 s period in ~1 s).
-        self.alarm_time_scale = (
-            alarm_time_scale
-            if alarm_time_scale is not None
-            else float(os.environ.get("ASYNC_JOBS_LOCAL_ALARM_TIME_SCALE", "1.0"))
-        )
-        self.cloudwatch: LocalCloudWatch | None = None
         runs_dir = self.project_root / ".local" / "runs"
         runs_dir.mkdir(parents=True, exist_ok=True)
         if work_dir is None:
@@ -152,8 +147,20 @@ class LocalDeployment:
         self.prewarm = prewarm
         self.destroy_on_stop = destroy_on_stop
         self.enforce_iam = enforce_iam
+        self.instruments = instruments
+        self.extra_routes = dict(extra_routes or {})
         # Injected failures of the worker and its event source mapping (faults.py), counted.
         self.faults = Faults(faults, self.log_dir / "faults") if faults else None
+        # The examples reserve concurrency, as an established account (1000, 100 unreserved) allows;
+        # moto_patches.AccountConcurrency() is a fresh account's quota, where any reservation fails.
+        self.account_concurrency = account_concurrency or moto_patches.AccountConcurrency(1000, 100)
+        # Real seconds per alarm second (1.0: CloudWatch's pace; tests run a 60 s period in ~1 s).
+        self.alarm_time_scale = (
+            alarm_time_scale
+            if alarm_time_scale is not None
+            else float(os.environ.get("ASYNC_JOBS_LOCAL_ALARM_TIME_SCALE", "1.0"))
+        )
+        self.cloudwatch: LocalCloudWatch | None = None
         self.outputs: dict[str, Any] = {}
         self.functions: dict[str, FunctionSpec] = {}
         self.pools: dict[str, FunctionPool] = {}
@@ -455,6 +462,7 @@ class LocalDeployment:
             credentials=self.roles.provider(role, function_name) if role else None,
             log_path=self.log_dir / f"{function_name}.log",
             role=role,
+            instruments=self.instruments,
         )
 
     def _fault_environment(self, function_name: str) -> dict[str, str]:
@@ -473,15 +481,17 @@ class LocalDeployment:
             names.add(worker)
         for name in sorted(names):
             self.functions[name] = self._spec(name)
+        self._load_local_functions()
         mapping = self.outputs.get("worker_event_source_mapping") or {}
         worker_concurrency = int(mapping.get("maximum_concurrency") or 2)
+        local = {function.name for function in self.extra_routes.values()}
         for name, spec in self.functions.items():
             is_worker = name == worker
             # The mapping's pollers never exceed maximum_concurrency; an API call beyond the
             # function's limit waits briefly, then is throttled.
             pool = FunctionPool(
                 spec,
-                max_size=self._concurrency(name),
+                max_size=DEFAULT_CONCURRENCY if name in local else self._concurrency(name),
                 throttle_wait=spec.timeout if is_worker else API_THROTTLE_WAIT,
                 faults=self.faults if is_worker else None,
             )
@@ -492,6 +502,34 @@ class LocalDeployment:
                 except InitError as exc:
                     # As on AWS the deployment stands; every invocation fails (502 on the API).
                     self.init_errors[name] = str(exc)
+
+    def _load_local_functions(self) -> None:
+        """Specs of the extra routes' local-only functions, each like the deployed one it names."""
+        for function in self.extra_routes.values():
+            like = self.outputs.get(f"{function.like}_function_name")
+            if not like or like not in self.functions:
+                raise DeploymentError(f"{function.name}: no deployed {function.like} function to run like")
+            base = self.functions[like]
+            self.functions[function.name] = dataclasses.replace(
+                base,
+                name=function.name,
+                handler=function.handler,
+                code_dir=package_for(function, self.packages_dir, base.code_dir),
+                environment={**base.environment, **function.environment},
+                timeout=function.timeout,
+                log_path=self.log_dir / f"{function.name}.log",
+            )
+
+    def set_worker_concurrency(self, concurrency: int) -> None:
+        """Run the worker's mapping with ``concurrency`` pollers and as many environments, as
+        ``update-event-source-mapping`` (ScalingConfig) with a matching function concurrency does."""
+        if self.event_source is None:
+            raise DeploymentError("the worker's queue is not polled")
+        worker = str(self.outputs.get("worker_function_name"))
+        self.event_source.stop()
+        self.pools[worker].max_size = max(1, concurrency)
+        self.event_source.maximum_concurrency = max(1, concurrency)
+        self.event_source.start()
 
     def _lookup_api_key(self, value: str) -> str | None:
         if value in self._api_key_ids:
@@ -504,7 +542,11 @@ class LocalDeployment:
         return None
 
     def _start_api(self) -> None:
-        self.gateway = ApiGateway(self.outputs, self.invoke, self._lookup_api_key, self.region)
+        outputs = self.outputs
+        if self.extra_routes:
+            routes = {key: function.name for key, function in self.extra_routes.items()}
+            outputs = {**outputs, "api_routes": {**(outputs.get("api_routes") or {}), **routes}}
+        self.gateway = ApiGateway(outputs, self.invoke, self._lookup_api_key, self.region)
         self._server = ApiServer((self.host, self.port), self.gateway)
         self._server_thread = threading.Thread(
             target=self._server.serve_forever, name="api-gateway", kwargs={"poll_interval": 0.2}, daemon=True
