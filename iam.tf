@@ -13,6 +13,8 @@ locals {
   redshift_secret        = try(local.redshift.secret_arn, null)
   redshift_cluster_arn   = local.redshift_cluster == null ? null : "arn:${local.partition}:redshift:${local.region}:${local.account_id}:cluster:${local.redshift_cluster}"
   redshift_workgroup_arn = local.redshift_workgroup == null ? null : "arn:${local.partition}:redshift-serverless:${local.region}:${local.account_id}:workgroup/*"
+  postgres_iam_auth      = try(local.postgres.auth == "iam", false)
+  postgres_secret        = try(local.postgres.secret_arn, null)
 }
 
 # Every function reads keys that may not exist yet. Without s3:ListBucket, S3 answers 403
@@ -181,6 +183,27 @@ data "aws_iam_policy_document" "worker" {
       sid       = "ReadDatabaseSecret"
       actions   = ["secretsmanager:GetSecretValue"]
       resources = [local.redshift_secret]
+    }
+  }
+
+  # RDS IAM authentication: a token for this database user on this instance or cluster only.
+  dynamic "statement" {
+    for_each = local.postgres_iam_auth ? [1] : []
+
+    content {
+      sid       = "ConnectAsDatabaseUser"
+      actions   = ["rds-db:connect"]
+      resources = ["arn:${local.partition}:rds-db:${local.region}:${local.account_id}:dbuser:${local.postgres.db_resource_id}/${local.postgres.user}"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.postgres_secret == null ? [] : [1]
+
+    content {
+      sid       = "ReadPostgresSecret"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [local.postgres_secret]
     }
   }
 }

@@ -35,7 +35,10 @@ locals {
     )
   }
 
-  redshift = var.sink.type == "s3" ? null : var.sink.redshift
+  redshift = contains(["redshift_data", "redshift"], var.sink.type) ? var.sink.redshift : null
+  postgres = var.sink.type == "postgres" ? var.sink.postgres : null
+  # statement_timeout of a chunk's transaction: over before Lambda stops the worker
+  postgres_timeout_seconds = try(coalesce(local.postgres.statement_timeout_seconds, max(1, var.worker.timeout - 30)), null)
 
   # The worker waits this long for a Redshift statement, then cancels it: it must give up
   # before Lambda stops the worker (worker.timeout), or the statement outlives the chunk.
@@ -116,6 +119,21 @@ locals {
           REDSHIFT_PORT = tostring(local.redshift.port)
         }),
       ) : k => v if v != null
+    },
+    local.postgres == null ? {} : {
+      for k, v in {
+        POSTGRES_HOST            = local.postgres.host
+        POSTGRES_PORT            = tostring(local.postgres.port)
+        POSTGRES_DATABASE        = local.postgres.database
+        POSTGRES_USER            = local.postgres.user
+        POSTGRES_TABLE           = local.postgres.table
+        POSTGRES_SCHEMA          = local.postgres.schema
+        POSTGRES_AUTH            = local.postgres.auth
+        POSTGRES_SECRET_ARN      = local.postgres.secret_arn
+        POSTGRES_SSLMODE         = local.postgres.sslmode
+        POSTGRES_SSLROOTCERT     = local.postgres.sslrootcert
+        POSTGRES_TIMEOUT_SECONDS = tostring(local.postgres_timeout_seconds)
+      } : k => v if v != null
     },
   )
 }
@@ -506,6 +524,11 @@ resource "aws_lambda_event_source_mapping" "worker" {
     precondition {
       condition     = local.redshift_timeout_seconds == null || coalesce(local.redshift_timeout_seconds, 0) + 10 <= var.worker.timeout
       error_message = "sink.redshift.statement_timeout_seconds (${coalesce(local.redshift_timeout_seconds, 0)}) must end at least 10 s before worker.timeout (${var.worker.timeout}), so the worker can cancel the statement and record the chunk before Lambda stops it: lower statement_timeout_seconds (or leave it null) or raise worker.timeout."
+    }
+
+    precondition {
+      condition     = local.postgres_timeout_seconds == null || coalesce(local.postgres_timeout_seconds, 0) + 10 <= var.worker.timeout
+      error_message = "sink.postgres.statement_timeout_seconds (${coalesce(local.postgres_timeout_seconds, 0)}) must end at least 10 s before worker.timeout (${var.worker.timeout}), so the server cancels a chunk's transaction before Lambda stops the worker: lower statement_timeout_seconds (or leave it null) or raise worker.timeout."
     }
 
     precondition {

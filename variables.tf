@@ -351,7 +351,7 @@ variable "record_processor" {
 }
 
 variable "sink" {
-  description = "Where the worker writes processed records: `s3` (NDJSON under the job's results/ prefix), `redshift_data` (Redshift Data API) or `redshift` (redshift-connector, usually with vpc_config). `redshift` settings: table, database, and either cluster_identifier (+ db_user, or secret_arn) or workgroup_name for Serverless with the Data API; host/port and secret_arn for the connector; copy_role_arn is the role Redshift assumes for COPY from the state bucket; statement_timeout_seconds is how long the worker waits for a statement before it cancels it (null: worker.timeout - 30, at least 1; it must end 10 s before worker.timeout)."
+  description = "Where the worker writes processed records: `s3` (NDJSON under the job's results/ prefix), `redshift_data` (Redshift Data API), `redshift` (redshift-connector, usually with vpc_config) or `postgres` (psycopg: RDS, Aurora or any PostgreSQL, usually with vpc_config; see `postgres` below). `redshift` settings: table, database, and either cluster_identifier (+ db_user, or secret_arn) or workgroup_name for Serverless with the Data API; host/port and secret_arn for the connector; copy_role_arn is the role Redshift assumes for COPY from the state bucket; statement_timeout_seconds is how long the worker waits for a statement before it cancels it (null: worker.timeout - 30, at least 1; it must end 10 s before worker.timeout)."
   type = object({
     type = optional(string, "s3")
     redshift = optional(object({
@@ -368,16 +368,67 @@ variable "sink" {
       # null: worker.timeout - 30 (at least 1), so the worker cancels before Lambda stops it.
       statement_timeout_seconds = optional(number)
     }))
+    # PostgreSQL (RDS, Aurora or any server): the target table needs a unique key on
+    # (job_id, record_index); each chunk is upserted in one transaction.
+    postgres = optional(object({
+      host     = string
+      port     = optional(number, 5432)
+      database = string
+      user     = string
+      table    = string
+      schema   = optional(string, "public")
+      # iam: an RDS IAM auth token (rds-db:connect on db_resource_id); secret: the password
+      # in secret_arn (an RDS-managed JSON secret or a plain string).
+      auth           = optional(string, "iam")
+      db_resource_id = optional(string)
+      secret_arn     = optional(string)
+      # require encrypts; verify-full also checks the server against sslrootcert (a CA bundle
+      # packaged with the worker, e.g. the RDS global bundle, or "system").
+      sslmode     = optional(string, "require")
+      sslrootcert = optional(string)
+      # null: worker.timeout - 30 (at least 1): the server cancels a chunk before Lambda stops it.
+      statement_timeout_seconds = optional(number)
+    }))
   })
   default = {}
 
   validation {
-    condition     = contains(["s3", "redshift_data", "redshift"], var.sink.type)
-    error_message = "sink.type must be one of s3, redshift_data, redshift."
+    condition     = contains(["s3", "redshift_data", "redshift", "postgres"], var.sink.type)
+    error_message = "sink.type must be one of s3, redshift_data, redshift, postgres; got \"${var.sink.type}\"."
   }
 
   validation {
-    condition     = var.sink.type == "s3" || var.sink.redshift != null
+    condition     = var.sink.type != "postgres" || var.sink.postgres != null
+    error_message = "sink.postgres (host, database, user, table, auth) must be set when sink.type is postgres."
+  }
+
+  validation {
+    condition     = try(contains(["iam", "secret"], var.sink.postgres.auth), true)
+    error_message = "sink.postgres.auth must be iam (RDS IAM auth token) or secret (password in Secrets Manager)."
+  }
+
+  validation {
+    condition     = try(var.sink.postgres.auth != "iam" || can(regex("^(db|cluster)-[A-Z0-9]+$", var.sink.postgres.db_resource_id)), true)
+    error_message = "sink.postgres.auth = iam needs sink.postgres.db_resource_id, the instance's DbiResourceId (db-...) or the Aurora cluster's DbClusterResourceId (cluster-...), for the rds-db:connect permission."
+  }
+
+  validation {
+    condition     = try((var.sink.postgres.auth == "secret") == (var.sink.postgres.secret_arn != null), true)
+    error_message = "sink.postgres.secret_arn is needed with auth = secret, and only then (with auth = iam the password is an IAM token)."
+  }
+
+  validation {
+    condition     = try(contains(["require", "verify-ca", "verify-full"], var.sink.postgres.sslmode), true)
+    error_message = "sink.postgres.sslmode must be require, verify-ca or verify-full: the worker never sends records in plain text."
+  }
+
+  validation {
+    condition     = try(!strcontains(var.sink.postgres.table, "."), true)
+    error_message = "sink.postgres.table is a table name without schema: set the schema in sink.postgres.schema."
+  }
+
+  validation {
+    condition     = !contains(["redshift_data", "redshift"], var.sink.type) || var.sink.redshift != null
     error_message = "sink.redshift must be set when sink.type is redshift_data or redshift."
   }
 

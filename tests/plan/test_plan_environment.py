@@ -90,6 +90,31 @@ SINKS: dict[str, dict[str, Any]] = {
             "copy_role_arn": COPY_ROLE,
         },
     },
+    "postgres iam": {
+        "type": "postgres",
+        "postgres": {
+            "host": "jobs.cluster-abc.us-east-1.rds.amazonaws.com",
+            "database": "app",
+            "user": "loader",
+            "table": "job_records",
+            "db_resource_id": "cluster-ABCDEFGHIJKL",
+        },
+    },
+    "postgres secret": {
+        "type": "postgres",
+        "postgres": {
+            "host": "db.example.internal",
+            "port": 6432,
+            "database": "app",
+            "user": "loader",
+            "table": "job_records",
+            "schema": "ingest",
+            "auth": "secret",
+            "secret_arn": SECRET,
+            "sslmode": "verify-full",
+            "sslrootcert": "certs/global-bundle.pem",
+        },
+    },
 }
 # Each authorization with the API type(s) that accept it, and the inputs it needs.
 APIS: dict[str, dict[str, Any]] = {
@@ -189,6 +214,23 @@ def test_terraform_environment_is_what_the_function_reads(
             wanted = tf_vars["sink"]["redshift"]
             assert (redshift.schema, redshift.table) == (wanted.get("schema", "public"), wanted["table"])
             assert redshift.copy_role_arn == wanted.get("copy_role_arn")
+        postgres = config.postgres  # type: ignore[union-attr]
+        assert (postgres is not None) is ("postgres" in tf_vars["sink"])
+        if postgres is not None:
+            wanted = tf_vars["sink"]["postgres"]
+            assert (postgres.host, postgres.port, postgres.schema, postgres.table) == (
+                wanted["host"],
+                wanted.get("port", 5432),
+                wanted.get("schema", "public"),
+                wanted["table"],
+            )
+            assert (postgres.auth, postgres.secret_arn, postgres.sslmode) == (
+                wanted.get("auth", "iam"),
+                wanted.get("secret_arn"),
+                wanted.get("sslmode", "require"),
+            )
+            # the statement timeout ends before the worker's (default worker.timeout 120 - 30)
+            assert postgres.timeout_seconds == 90
         assert config.queue_fifo is tf_vars["queue_fifo"]  # type: ignore[union-attr]
         assert (config.record_schema_key is not None) is (tf_vars["record_schema"] is not None)  # type: ignore[union-attr]
     else:
