@@ -44,6 +44,30 @@ def qualified_table(schema: str, table: str) -> str:
     return f"{quote_identifier(schema)}.{quote_identifier(table)}"
 
 
+def stage_table(chunk: int) -> str:
+    return f"async_jobs_stage_{chunk}"
+
+
+def copy_statement(stage: str, s3_uri: str, copy_role_arn: str | None) -> str:
+    """Redshift's COPY of a staged NDJSON object; without a role ARN, the cluster's default role."""
+    role = "default" if copy_role_arn is None else _literal(copy_role_arn)
+    return (
+        f"COPY {stage} (job_id, record_index, record) FROM {_literal(s3_uri)} "
+        f"IAM_ROLE {role} FORMAT AS JSON 'auto'"
+    )
+
+
+def replace_statements(table: str, stage: str) -> list[str]:
+    """Replace the staged keys in the target: DELETE + INSERT on (job_id, record_index)."""
+    return [
+        f"DELETE FROM {table} USING {stage} "
+        f"WHERE {table}.job_id = {stage}.job_id AND {table}.record_index = {stage}.record_index",
+        f"INSERT INTO {table} (job_id, record_index, record) "
+        f"SELECT job_id, record_index, record FROM {stage}",
+        f"DROP TABLE {stage}",
+    ]
+
+
 def load_statements(table: str, chunk: int, s3_uri: str, copy_role_arn: str | None) -> list[str]:
     """COPY the staged chunk into a temporary table, then replace its keys in the target.
 
@@ -51,15 +75,9 @@ def load_statements(table: str, chunk: int, s3_uri: str, copy_role_arn: str | No
     (job_id, record_index) inside one transaction: loading the same chunk again leaves exactly
     one row per key. Without a role ARN, COPY uses the cluster's default IAM role.
     """
-    stage = f"async_jobs_stage_{chunk}"
-    role = "default" if copy_role_arn is None else _literal(copy_role_arn)
+    stage = stage_table(chunk)
     return [
         f"CREATE TEMP TABLE {stage} (LIKE {table})",
-        f"COPY {stage} (job_id, record_index, record) FROM {_literal(s3_uri)} "
-        f"IAM_ROLE {role} FORMAT AS JSON 'auto'",
-        f"DELETE FROM {table} USING {stage} "
-        f"WHERE {table}.job_id = {stage}.job_id AND {table}.record_index = {stage}.record_index",
-        f"INSERT INTO {table} (job_id, record_index, record) "
-        f"SELECT job_id, record_index, record FROM {stage}",
-        f"DROP TABLE {stage}",
+        copy_statement(stage, s3_uri, copy_role_arn),
+        *replace_statements(table, stage),
     ]

@@ -7,10 +7,21 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from async_jobs.config import RedshiftConfig
-from async_jobs.sinks.base import Row, load_statements, qualified_table, staged_ndjson
+from async_jobs.sinks.base import (
+    Row,
+    copy_statement,
+    qualified_table,
+    replace_statements,
+    stage_table,
+    staged_ndjson,
+)
 from async_jobs.store import JobStore, Keys
 
 Connect = Callable[..., Any]
+# Loads the staged object (its s3:// URI) into the stage table on the load's cursor. On
+# Redshift: COPY ... FROM 's3://...' IAM_ROLE ...; tests swap in a COPY FROM STDIN of the same
+# NDJSON so the rest of the SQL runs unchanged against PostgreSQL.
+CopySource = Callable[[Any, str, str], None]
 
 
 def connection_settings(config: RedshiftConfig, secrets: Any | None) -> dict[str, Any]:
@@ -36,9 +47,16 @@ def connection_settings(config: RedshiftConfig, secrets: Any | None) -> dict[str
 
 class RedshiftSink:
     def __init__(
-        self, connect: Connect, store: JobStore, config: RedshiftConfig, settings: dict[str, Any]
+        self,
+        connect: Connect,
+        store: JobStore,
+        config: RedshiftConfig,
+        settings: dict[str, Any],
+        *,
+        copy_source: CopySource | None = None,
     ) -> None:
         self._connect = connect
+        self._copy = copy_source or self._redshift_copy
         self._store = store
         self._config = config
         self._settings = settings
@@ -52,21 +70,24 @@ class RedshiftSink:
             self._connection = self._connect(**self._settings)
         return self._connection
 
+    def _redshift_copy(self, cursor: Any, stage: str, s3_uri: str) -> None:
+        cursor.execute(copy_statement(stage, s3_uri, self._config.copy_role_arn))
+
     def write(self, job_id: str, chunk: int, rows: Sequence[Row]) -> None:
         if not rows:
             return
         key = Keys.staging(job_id, chunk)
         self._store.put(key, staged_ndjson(job_id, rows))
         target = qualified_table(self._config.schema, self._config.table)
-        sqls = [
-            # the server cancels a load that would outlive the worker (REDSHIFT_TIMEOUT_SECONDS)
-            f"SET statement_timeout TO {int(self._config.timeout_seconds) * 1000}",
-            *load_statements(target, chunk, f"s3://{self._store.bucket}/{key}", self._config.copy_role_arn),
-        ]
+        stage = stage_table(chunk)
         connection = self._conn()
         cursor = connection.cursor()
         try:
-            for sql in sqls:
+            # the server cancels a load that would outlive the worker (REDSHIFT_TIMEOUT_SECONDS)
+            cursor.execute(f"SET statement_timeout TO {int(self._config.timeout_seconds) * 1000}")
+            cursor.execute(f"CREATE TEMP TABLE {stage} (LIKE {target})")
+            self._copy(cursor, stage, f"s3://{self._store.bucket}/{key}")
+            for sql in replace_statements(target, stage):
                 cursor.execute(sql)
             connection.commit()
         except Exception:
