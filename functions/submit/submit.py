@@ -1,4 +1,4 @@
-"""submit function: POST /jobs, POST /jobs/uploads, DELETE /jobs/{job_id}."""
+"""submit function: POST /jobs, POST /jobs/uploads, DELETE /jobs/{job_id}, POST /jobs/{job_id}/retry."""
 
 from __future__ import annotations
 
@@ -65,6 +65,20 @@ def register(app: ApiGatewayResolver) -> None:
             web.url_builder(event.raw_event),
         )
         logger.set_correlation_id(job_id)
+        return web.outcome_response(outcome)
+
+    @app.post("/jobs/<job_id>/retry")
+    @tracer.capture_method
+    def retry_job(job_id: str) -> Response:
+        rt, event = runtime(), app.current_event
+        logger.set_correlation_id(job_id)
+        outcome = rt.retries.retry(
+            job_id,
+            identity.owner_from_event(event.raw_event, rt.config.authorization),
+            web.url_builder(event.raw_event),
+        )
+        metrics.add_metric(name="JobsRetried", unit=MetricUnit.Count, value=1)
+        logger.info("job retried: its failed chunks run again")
         return web.outcome_response(outcome)
 
 

@@ -217,6 +217,8 @@ def _normalize(result: dict[str, Any]) -> Reply:
 def _resource(path: str) -> str:
     if path.rstrip("/") in ("/jobs", "/jobs/uploads"):
         return path.rstrip("/")
+    if path.rstrip("/").endswith("/retry"):
+        return "/jobs/{job_id}/retry"
     return "/jobs/{job_id}"
 
 

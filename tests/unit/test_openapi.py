@@ -18,7 +18,7 @@ from referencing.jsonschema import DRAFT202012
 
 from async_jobs import idempotency, model, normalize
 
-from .conftest import BOB, Api, Aws, Reply, Worker, load_handler, records
+from .conftest import BOB, BUCKET, MAX_RECEIVE_COUNT, Api, Aws, Reply, Worker, load_handler, records
 
 JSON = "application/json"
 
@@ -176,6 +176,35 @@ def test_every_response_matches_the_document(client: Api, aws: Aws) -> None:
     unknown = "0b8f6c3e-6a9e-4f5e-9d1c-3d8c2c6f9a10"
     assert c.check("DELETE", f"/jobs/{unknown}", client.delete(unknown)).status == 404
     assert c.check("DELETE", "/jobs/bad", client.delete("bad")).status == 400
+    # POST /jobs/{job_id}/retry: a job whose chunk failed on its last receive runs it again;
+    # then not ended, a cancelled job (nothing failed), 404, 400
+    failing = post(json.dumps({"records": records(3)})).body["job_id"]
+
+    def take(kind: str) -> dict[str, Any]:
+        """The failing job's message of `kind`; every other message is delivered."""
+        for _ in range(20):
+            for message in worker.receive():
+                body = json.loads(message["Body"])
+                aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                if body.get("job_id") == failing and body["kind"] == kind:
+                    return dict(body)
+                worker.deliver(body)
+        raise AssertionError(f"no {kind} message")
+
+    worker.deliver(take("split"))
+    aws.s3.delete_object(Bucket=BUCKET, Key=f"jobs/{failing}/input.ndjson")
+    worker.deliver(take("chunk"), receive_count=MAX_RECEIVE_COUNT)
+    assert client.get(failing).body["status"] == "failed"
+
+    def retry(job: str) -> Reply:
+        path = f"/jobs/{job}/retry"
+        return c.check("POST", path, client.request("POST", path))
+
+    assert retry(failing).status == 202
+    assert retry(failing).status == 409  # running again: not ended
+    assert retry(queued).status == 409  # cancelled: nothing failed
+    assert retry(unknown).status == 404
+    assert retry("bad").status == 400
 
     # THEN every documented operation was exercised with at least its success response
     for template, item in DOCUMENT["paths"].items():

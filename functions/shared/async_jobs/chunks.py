@@ -78,6 +78,7 @@ class ChunkMarker:
     failed: int
     skipped: int
     errors: tuple[dict[str, Any], ...] = field(default=())
+    attempt: int = 0  # the job's retry attempt the chunk ran in
 
     @classmethod
     def processed(cls, ref: ChunkRef, succeeded: int, errors: list[dict[str, Any]]) -> ChunkMarker:
@@ -107,6 +108,7 @@ class ChunkMarker:
             int(data["failed"]),
             int(data.get("skipped", 0)),
             tuple(data.get("errors") or ()),
+            int(data.get("attempt") or 0),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,4 +121,5 @@ class ChunkMarker:
             "failed": self.failed,
             "skipped": self.skipped,
             "errors": list(self.errors),
+            **({"attempt": self.attempt} if self.attempt else {}),
         }

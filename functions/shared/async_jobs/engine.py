@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
@@ -177,6 +177,9 @@ class Engine:
         if found is None:
             return
         state = found[0]
+        if state.get("rerun"):
+            self._redispatch(job_id, state)
+            return
         if state["status"] == JobStatus.AWAITING_UPLOAD or state["chunks_dispatched"]:
             return
         if model.is_terminal(state["status"]) and not state.get("dispatched_through"):
@@ -235,6 +238,26 @@ class Engine:
             raise
         if not last:
             self.queue.send_split(job_id, part=end)
+
+    def _redispatch(self, job_id: str, state: dict[str, Any]) -> None:
+        """A retry: send the chunks it re-runs again, then clear the request. Sent twice (a
+        redelivered split) they count once: the job's `done` set decides."""
+        attempt = int(state.get("attempt") or 0)
+        numbers = model.chunk_numbers(model.ranges(state["rerun"]))
+        messages = []
+        for number in numbers:
+            chunk = self._planned_chunk(job_id, number)
+            if chunk is not None:
+                messages.append(chunk.message(job_id))
+        self.queue.send_chunks(job_id, messages, attempt=attempt)
+
+        def sent(current: dict[str, Any]) -> bool:
+            if int(current.get("attempt") or 0) != attempt or not current.get("rerun"):
+                return False
+            current["rerun"] = []
+            return True
+
+        self.store.update_state(job_id, sent)
 
     def _plan(self, job_id: str, state: dict[str, Any]) -> Plan:
         """Read the input once, as a stream of the pinned version; the first plan written is the
@@ -360,8 +383,10 @@ class Engine:
         if not model.may_run_chunks(state):
             # Cancelled (or ended) before this chunk started: account it without running it, or
             # with the counts of a marker an earlier delivery already wrote.
-            stored = self.store.get_json(Keys.marker(ref.job_id, ref.chunk))
-            self.account(ChunkMarker.from_dict(stored) if stored else ChunkMarker.skipped_all(ref))
+            attempt = int(state.get("attempt") or 0)
+            stored = self.store.get_json(Keys.marker(ref.job_id, ref.chunk, attempt))
+            skipped = replace(ChunkMarker.skipped_all(ref), attempt=attempt)
+            self.account(ChunkMarker.from_dict(stored) if stored else skipped)
             return
         data = self.store.get_range(
             state["input_key"],
@@ -372,13 +397,17 @@ class Engine:
         )
         rows, errors = self._run_records(ref, data)
         self.sink.write(ref.job_id, ref.chunk, rows)
-        self.account(self._create_marker(ChunkMarker.processed(ref, len(rows), errors)))
+        processed = ChunkMarker.processed(ref, len(rows), errors)
+        self.account(self._create_marker(processed, int(state.get("attempt") or 0)))
 
-    def _create_marker(self, marker: ChunkMarker) -> ChunkMarker:
-        if self.store.create_json(Keys.marker(marker.job_id, marker.chunk), marker.to_dict()):
+    def _create_marker(self, marker: ChunkMarker, attempt: int) -> ChunkMarker:
+        """The chunk's marker in the job's current attempt (a retry runs under new keys)."""
+        marker = replace(marker, attempt=attempt)
+        key = Keys.marker(marker.job_id, marker.chunk, attempt)
+        if self.store.create_json(key, marker.to_dict()):
             return marker
         # An earlier delivery got here first: its counts are this chunk's counts.
-        stored = self.store.get_json(Keys.marker(marker.job_id, marker.chunk))
+        stored = self.store.get_json(key)
         return ChunkMarker.from_dict(stored) if stored else marker
 
     def _run_records(self, ref: ChunkRef, data: bytes) -> tuple[list[Row], list[dict[str, Any]]]:
@@ -443,7 +472,7 @@ class Engine:
         found = self.store.get_state(ref.job_id)
         if found is None or not self._validated(ref, found[0]):
             return
-        marker = self._create_marker(ChunkMarker.failed_all(ref, reason))
+        marker = self._create_marker(ChunkMarker.failed_all(ref, reason), int(found[0].get("attempt") or 0))
         try:
             self.account(marker)
         except StateNotFound:

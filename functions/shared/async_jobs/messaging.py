@@ -15,8 +15,11 @@ class SendFailed(Exception):
     """Some messages could not be sent after retries."""
 
 
-def dedup_id(job_id: str, kind: str, chunk: int | None = None) -> str:
-    return f"{job_id}:{kind}:{'' if chunk is None else chunk}"
+def dedup_id(job_id: str, kind: str, chunk: int | None = None, attempt: int = 0) -> str:
+    """FIFO deduplication id; a retry's messages carry their attempt, or SQS would drop them as
+    duplicates of the first run's within its five-minute deduplication window."""
+    base = f"{job_id}:{kind}:{'' if chunk is None else chunk}"
+    return f"{base}:a{attempt}" if attempt else base
 
 
 class JobQueue:
@@ -35,10 +38,18 @@ class JobQueue:
         self.max_attempts = max_attempts
         self._sleep = sleep
 
-    def _fifo_fields(self, job_id: str, kind: str, chunk: int | None) -> dict[str, str]:
+    def _fifo_fields(self, job_id: str, kind: str, chunk: int | None, attempt: int = 0) -> dict[str, str]:
         if not self.fifo:
             return {}
-        return {"MessageGroupId": job_id, "MessageDeduplicationId": dedup_id(job_id, kind, chunk)}
+        return {"MessageGroupId": job_id, "MessageDeduplicationId": dedup_id(job_id, kind, chunk, attempt)}
+
+    def send_retry(self, job_id: str, attempt: int) -> None:
+        """A split message for a retry: the worker sends the chunks the retry re-runs."""
+        self.sqs.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=json.dumps({"kind": "split", "job_id": job_id}),
+            **self._fifo_fields(job_id, "retry", None, attempt),
+        )
 
     def send_split(self, job_id: str, part: int | None = None) -> None:
         """The split message; `part` (the first chunk still to dispatch) marks a follow-up, which
@@ -49,14 +60,14 @@ class JobQueue:
             **self._fifo_fields(job_id, "split", part),
         )
 
-    def send_chunks(self, job_id: str, messages: Sequence[dict[str, Any]]) -> None:
+    def send_chunks(self, job_id: str, messages: Sequence[dict[str, Any]], attempt: int = 0) -> None:
         """SendMessageBatch ten at a time; entries that fail are retried with backoff."""
         for offset in range(0, len(messages), BATCH):
             entries = [
                 {
                     "Id": str(index),
                     "MessageBody": json.dumps(message),
-                    **self._fifo_fields(job_id, "chunk", int(message["chunk"])),
+                    **self._fifo_fields(job_id, "chunk", int(message["chunk"]), attempt),
                 }
                 for index, message in enumerate(messages[offset : offset + BATCH])
             ]

@@ -6,6 +6,7 @@ import bisect
 import copy
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -52,7 +53,11 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED, JobStatus.FAILED} | TERMINAL),
     JobStatus.RUNNING: frozenset({JobStatus.CANCELLING} | TERMINAL - {JobStatus.EXPIRED}),
     JobStatus.CANCELLING: frozenset({JobStatus.CANCELLED}),
+    # a retry re-runs a terminal job's failed chunks (`retry_chunks`)
+    JobStatus.FAILED: frozenset({JobStatus.RUNNING}),
+    JobStatus.COMPLETED_WITH_ERRORS: frozenset({JobStatus.RUNNING}),
 }
+RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.COMPLETED_WITH_ERRORS})
 
 
 class InvalidTransition(Exception):
@@ -219,6 +224,17 @@ def range_add(spans: list[list[int]], number: int) -> list[list[int]]:
     return result
 
 
+def range_remove(spans: list[list[int]], number: int) -> list[list[int]]:
+    """A new list without `number` (a span holding it is cut in two)."""
+    result: list[list[int]] = []
+    for start, end in spans:
+        if start <= number < end:
+            result += [span for span in ([start, number], [number + 1, end]) if span[0] < span[1]]
+        else:
+            result.append([start, end])
+    return result
+
+
 def range_count(spans: list[list[int]]) -> int:
     return sum(end - start for start, end in spans)
 
@@ -337,6 +353,63 @@ def add_chunk(
     if all_chunks_accounted(state) and with_errors and not state.get("errors_report"):
         state["errors_report"] = "pending"
     return "finished" if finished else "added"
+
+
+def retry_problem(state: dict[str, Any]) -> str | None:
+    """Why the job cannot be retried now (the 409's detail), or None."""
+    status = str(state["status"])
+    if not is_terminal(status):
+        return f"The job is {status}; only a job that has ended can be retried."
+    if status not in RETRYABLE or not ranges(state.get("chunks_with_errors")):
+        return f"The job is {status} with no failed chunk to run again."
+    return None
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """A chunk to run again: its records and how the job counted them."""
+
+    chunk: int
+    first_record: int
+    count: int
+    failed: int
+
+
+def retry_chunks(state: dict[str, Any], reruns: list[Rerun], moment: datetime) -> None:
+    """Redrive a terminal job's failed chunks, as Step Functions redrives a map run.
+
+    Each chunk is no longer counted (its records neither succeeded nor failed), the job is
+    `running` again and `attempt` goes up: chunk markers of the new attempt have keys of their
+    own, so the markers of the failed run do not block it. `rerun` asks the worker to send them.
+    """
+    problem = retry_problem(state)
+    if problem is not None:
+        raise InvalidTransition(problem)
+    done = ranges(state.get("done"))
+    with_errors = ranges(state.get("chunks_with_errors"))
+    rerun: list[list[int]] = []
+    for item in reruns:
+        if not range_contains(with_errors, item.chunk):
+            raise ValueError(f"chunk {item.chunk} has no failed record")
+        done = range_remove(done, item.chunk)
+        with_errors = range_remove(with_errors, item.chunk)
+        rerun = range_add(rerun, item.chunk)
+        state["failed_records"] -= item.failed
+        state["succeeded_records"] -= item.count - item.failed
+        state["errors"] = [
+            e
+            for e in state["errors"]
+            if not item.first_record <= int(e["record_index"]) < item.first_record + item.count
+        ]
+    state["done"] = done
+    state["chunks_with_errors"] = with_errors
+    state["rerun"] = rerun
+    state["attempt"] = int(state.get("attempt") or 0) + 1
+    state["partial"] = {}
+    state["errors_report"] = None
+    state["reason"] = None
+    transition(state, JobStatus.RUNNING, moment)
+    state["finished_at"] = None
 
 
 def chunk_numbers(spans: list[list[int]]) -> list[int]:

@@ -26,30 +26,44 @@ class ErrorsReport:
         if not marker.errors:
             return
         errors = list(marker.errors)
+        # a retry's errors replace the failed run's (attempt 0 keeps the plain list format)
+        entry: Any = {"attempt": marker.attempt, "errors": errors} if marker.attempt else errors
 
         def append(segment: dict[str, Any]) -> bool:
-            if str(marker.chunk) in segment["chunks"]:
+            existing = segment["chunks"].get(str(marker.chunk))
+            if existing is not None and _attempt(existing) >= marker.attempt:
                 return False
-            segment["chunks"][str(marker.chunk)] = errors
+            segment["chunks"][str(marker.chunk)] = entry
             return True
 
         key = Keys.error_segment(marker.job_id, marker.chunk // SEGMENT_CHUNKS)
         self.store.update_json(key, append, create={"chunks": {}})
 
-    def write(self, job_id: str, chunks_with_errors: list[list[int]]) -> None:
-        """errors.ndjson in chunk order, from the segments (overwriting it again is harmless)."""
-        numbers = model.chunk_numbers(chunks_with_errors)
+    def chunk_errors(self, job_id: str, numbers: list[int]) -> dict[int, list[dict[str, Any]]]:
+        """The record errors of each chunk (of its latest run), one read per segment."""
         segments: dict[int, dict[str, Any]] = {}
-        lines: list[bytes] = []
+        found: dict[int, list[dict[str, Any]]] = {}
         for number in numbers:
             segment = number // SEGMENT_CHUNKS
             if segment not in segments:
                 segments[segment] = self.store.get_json(Keys.error_segment(job_id, segment)) or {"chunks": {}}
-            errors = segments[segment]["chunks"].get(str(number))
-            if errors is None:
+            entry = segments[segment]["chunks"].get(str(number))
+            if entry is None:
                 # counted before segments existed: its marker holds its errors
-                errors = (self.store.get_json(Keys.marker(job_id, number)) or {}).get("errors", [])
-            lines.extend(
-                dumps({"record_index": e["record_index"], "message": e["message"]}) + b"\n" for e in errors
-            )
+                entry = (self.store.get_json(Keys.marker(job_id, number)) or {}).get("errors", [])
+            found[number] = list(entry["errors"] if isinstance(entry, dict) else entry)
+        return found
+
+    def write(self, job_id: str, chunks_with_errors: list[list[int]]) -> None:
+        """errors.ndjson in chunk order, from the segments (overwriting it again is harmless)."""
+        found = self.chunk_errors(job_id, model.chunk_numbers(chunks_with_errors))
+        lines = [
+            dumps({"record_index": e["record_index"], "message": e["message"]}) + b"\n"
+            for errors in found.values()
+            for e in errors
+        ]
         self.store.put(Keys.errors(job_id), b"".join(lines))
+
+
+def _attempt(entry: Any) -> int:
+    return int(entry.get("attempt") or 0) if isinstance(entry, dict) else 0

@@ -92,8 +92,10 @@ class Keys:
         return f"jobs/{job_id}/plan.ndjson"
 
     @staticmethod
-    def marker(job_id: str, chunk: int) -> str:
-        return f"jobs/{job_id}/chunks/{chunk}.json"
+    def marker(job_id: str, chunk: int, attempt: int = 0) -> str:
+        """A retry's markers have keys of their own: the failed run's do not block it."""
+        suffix = f".a{attempt}" if attempt else ""
+        return f"jobs/{job_id}/chunks/{chunk}{suffix}.json"
 
     @staticmethod
     def errors(job_id: str) -> str:

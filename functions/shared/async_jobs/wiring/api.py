@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from async_jobs.config import StatusConfig, SubmitConfig
 from async_jobs.messaging import JobQueue
+from async_jobs.retries import RetryService
 from async_jobs.service import JobViews, StatusService, SubmitService
 from async_jobs.store import JobStore
 from async_jobs.wiring.aws import client
@@ -15,6 +16,7 @@ from async_jobs.wiring.aws import client
 class SubmitRuntime:
     config: SubmitConfig
     service: SubmitService
+    retries: RetryService
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,8 @@ def submit_runtime() -> SubmitRuntime:
         max_body_bytes=config.max_body_bytes,
         upload_url_ttl_seconds=config.upload_url_ttl_seconds,
     )
-    return SubmitRuntime(config, service)
+    retries = RetryService(store, queue, views, authorization=config.authorization)
+    return SubmitRuntime(config, service, retries)
 
 
 def status_runtime() -> StatusRuntime:
