@@ -156,7 +156,9 @@ module "async_jobs" {
   chunk_size                = 1000
   progress_every            = 250
   tolerated_failure_percent = 1
-  record_processor          = null
+  # functions/worker/record_processors.py (shipped in the worker zip): trims and lowercases the
+  # email and stores its domain apart; a record it refuses is failed and listed in the errors
+  record_processor = "record_processors:normalize_contact"
   record_schema = jsonencode({
     "$schema"  = "https://json-schema.org/draft/2020-12/schema"
     type       = "object"
