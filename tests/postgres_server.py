@@ -108,7 +108,7 @@ class PostgresServer:
         import psycopg  # noqa: PLC0415
 
         with psycopg.connect(**self.settings(dbname="postgres"), autocommit=True) as conn:  # type: ignore[arg-type]
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql)
 
     def stop(self) -> None:
         try:
