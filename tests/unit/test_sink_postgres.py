@@ -138,6 +138,23 @@ def test_sql_failure_is_a_sink_error_and_writes_nothing(postgres_server: Postgre
     # and the same sink still works for a good table (the failed transaction was rolled back)
 
 
+def test_a_load_past_its_statement_timeout_is_cancelled(postgres_server: PostgresServer, table: str) -> None:
+    # GIVEN a 1 s statement timeout and a load that takes longer inside its transaction
+    def slow(cursor: Any) -> None:
+        cursor.execute("SELECT pg_sleep(3)")
+
+    config = config_for(postgres_server, table, timeout_seconds=1)
+    sink = PostgresSink(
+        lambda: psycopg.connect(**postgres_server.settings(), autocommit=True),  # type: ignore[arg-type]
+        config,
+        before_commit=slow,
+    )
+    # WHEN it runs THEN the server cancels it, the chunk is retried and nothing landed
+    with pytest.raises(SinkError, match="statement timeout"):
+        sink.write("job-t", 0, [(0, {"n": 0})])
+    assert rows_of(postgres_server, table, "job-t") == []
+
+
 def test_plain_text_connections_are_refused(postgres_server: PostgresServer) -> None:
     # The test server takes TLS only, as RDS with rds.force_ssl: the sink's require is exercised
     with pytest.raises(psycopg.OperationalError, match="no pg_hba.conf entry|SSL off"):
@@ -213,7 +230,7 @@ from async_jobs.config import PostgresConfig
 from async_jobs.sinks.postgres import PostgresSink
 settings, config, rows = eval(sys.argv[1])
 
-def copied():
+def copied(cursor):
     print("copied", flush=True)
     sys.stdin.readline()  # wait here, inside the transaction, to be killed
 

@@ -21,9 +21,10 @@ from async_jobs.config import PostgresConfig
 from async_jobs.sinks.base import Row, SinkError, qualified_table
 
 Connect = Callable[[], Any]
-# Called inside the chunk's transaction after COPY and the upsert, before COMMIT: a seam for
-# tests that kill the writer there.
-Hook = Callable[[], None]
+# Called with the load's cursor inside the chunk's transaction after COPY and the upsert,
+# before COMMIT: a seam for tests that kill the writer there or make the load outlast its
+# statement timeout.
+Hook = Callable[[Any], None]
 
 
 def connection_settings(
@@ -128,4 +129,4 @@ class PostgresSink:
                 "ON CONFLICT (job_id, record_index) DO UPDATE SET record = EXCLUDED.record"
             )
             if self._before_commit is not None:
-                self._before_commit()
+                self._before_commit(cursor)
