@@ -6,14 +6,15 @@ locals {
   is_rest = var.api_type == "rest"
   is_http = var.api_type == "http"
 
-  # Routes -> functions. The submit function owns job creation and cancellation.
+  # Routes -> functions. The submit function owns job creation, cancellation and retries.
   # S3 cannot notify a FIFO queue, so a FIFO deployment has no upload route: an upload
   # it accepted would never start.
   all_routes = {
-    "POST /jobs"            = { function = "submit", method = "POST", path = "/jobs", resource = "jobs" }
-    "POST /jobs/uploads"    = { function = "submit", method = "POST", path = "/jobs/uploads", resource = "uploads" }
-    "GET /jobs/{job_id}"    = { function = "status", method = "GET", path = "/jobs/{job_id}", resource = "job" }
-    "DELETE /jobs/{job_id}" = { function = "submit", method = "DELETE", path = "/jobs/{job_id}", resource = "job" }
+    "POST /jobs"                = { function = "submit", method = "POST", path = "/jobs", resource = "jobs" }
+    "POST /jobs/uploads"        = { function = "submit", method = "POST", path = "/jobs/uploads", resource = "uploads" }
+    "GET /jobs/{job_id}"        = { function = "status", method = "GET", path = "/jobs/{job_id}", resource = "job" }
+    "DELETE /jobs/{job_id}"     = { function = "submit", method = "DELETE", path = "/jobs/{job_id}", resource = "job" }
+    "POST /jobs/{job_id}/retry" = { function = "submit", method = "POST", path = "/jobs/{job_id}/retry", resource = "retry" }
   }
   routes = { for key, route in local.all_routes : key => route if !(var.queue_fifo && route.resource == "uploads") }
 

@@ -118,6 +118,12 @@ resource "aws_api_gateway_resource" "job" {
   path_part   = "{job_id}"
 }
 
+resource "aws_api_gateway_resource" "retry" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  parent_id   = aws_api_gateway_resource.job.id
+  path_part   = "retry"
+}
+
 ################################################################################
 # Methods
 ################################################################################
@@ -148,6 +154,7 @@ resource "aws_api_gateway_method" "this" {
     jobs    = aws_api_gateway_resource.jobs.id
     uploads = one(aws_api_gateway_resource.uploads[*].id)
     job     = aws_api_gateway_resource.job.id
+    retry   = aws_api_gateway_resource.retry.id
   }[each.value.resource]
   http_method          = each.value.method
   authorization        = local.method_authorization
@@ -155,7 +162,7 @@ resource "aws_api_gateway_method" "this" {
   api_key_required     = var.authorization == "API_KEY"
   request_validator_id = aws_api_gateway_request_validator.this.id
 
-  request_parameters = each.value.resource == "job" ? { "method.request.path.job_id" = true } : {}
+  request_parameters = contains(["job", "retry"], each.value.resource) ? { "method.request.path.job_id" = true } : {}
 }
 
 resource "aws_api_gateway_integration" "this" {
@@ -202,6 +209,7 @@ resource "aws_api_gateway_deployment" "this" {
       aws_api_gateway_resource.jobs.id,
       aws_api_gateway_resource.uploads[*].id,
       aws_api_gateway_resource.job.id,
+      aws_api_gateway_resource.retry.id,
       [for k, m in aws_api_gateway_method.this : [k, m.id, m.authorization, m.api_key_required]],
       [for k, i in aws_api_gateway_integration.this : [k, i.id, i.uri]],
       [for k, r in aws_api_gateway_gateway_response.this : [k, r.status_code, r.response_templates, r.response_parameters]],

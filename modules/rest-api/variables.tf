@@ -20,7 +20,7 @@ variable "tags" {
 }
 
 variable "routes" {
-  description = "Routes by \"METHOD /path\": method, path, resource (jobs, uploads or job: the REST resource the method hangs on) and function (a key of functions)."
+  description = "Routes by \"METHOD /path\": method, path, resource (jobs, uploads, job or retry: the REST resource the method hangs on) and function (a key of functions)."
   type = map(object({
     method   = string
     path     = string
@@ -29,8 +29,8 @@ variable "routes" {
   }))
 
   validation {
-    condition     = alltrue([for r in values(var.routes) : contains(["jobs", "uploads", "job"], r.resource)])
-    error_message = "routes.*.resource must be jobs, uploads or job."
+    condition     = alltrue([for r in values(var.routes) : contains(["jobs", "uploads", "job", "retry"], r.resource)])
+    error_message = "routes.*.resource must be jobs, uploads, job or retry."
   }
 }
 

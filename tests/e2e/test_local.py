@@ -20,7 +20,13 @@ from .conftest import assert_nothing_left, queue_depth, s3_keys, s3_lines, wait_
 
 pytestmark = pytest.mark.slow
 
-ROUTES = {"POST /jobs", "POST /jobs/uploads", "GET /jobs/{job_id}", "DELETE /jobs/{job_id}"}
+ROUTES = {
+    "POST /jobs",
+    "POST /jobs/uploads",
+    "GET /jobs/{job_id}",
+    "DELETE /jobs/{job_id}",
+    "POST /jobs/{job_id}/retry",
+}
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +130,7 @@ def test_cancel_before_any_chunk_starts(stack: LocalDeployment, client: JobsClie
     assert client.cancel(job["job_id"]).status == 409
 
 
-def test_poison_message_ends_in_the_dlq_and_its_job_still_ends(
+def test_poison_message_ends_its_job_and_is_kept_when_the_dlq_is_drained(
     stack: LocalDeployment, client: JobsClient
 ) -> None:
     # GIVEN a job whose input object is lost before the worker splits it (every receive fails)
@@ -150,16 +156,100 @@ def test_poison_message_ends_in_the_dlq_and_its_job_still_ends(
         # THEN on the last receive the job is ended (failed) before the message goes to the DLQ
         final = wait_terminal(client, job["job_id"], timeout=30 + 3 * max_receive_count)
         assert final["status"] == "failed"
-        wait_for(lambda: queue_depth(stack, dlq_url) == 1, timeout=30, what="the message in the DLQ")
-        moved = sqs.receive_message(QueueUrl=dlq_url, MessageSystemAttributeNames=["All"])["Messages"][0]
-        body = json.loads(moved["Body"])
-        assert (body["kind"], body["job_id"]) == ("split", job["job_id"])
-        assert int(moved["Attributes"]["ApproximateReceiveCount"]) >= max_receive_count
+        # AND the DLQ's mapping drains it, keeping the message under the job for operators
+        prefix = f"jobs/{job['job_id']}/dead-letters/"
+        [copy] = wait_for(lambda: s3_keys(stack, prefix), timeout=30, what="the dead-letter copy")
+        wait_for(lambda: queue_depth(stack, dlq_url) == 0, timeout=30, what="the DLQ to drain")
+        kept = json.loads(s3_lines(stack, copy)[0])
+        assert json.loads(kept["body"]) == {"kind": "split", "job_id": job["job_id"]}
         assert queue_depth(stack, queue_url) == 0
+        # counted once: the last receive already failed the job
+        assert client.get(job["job_id"]).json()["status"] == "failed"
     finally:
         sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": visibility})
     assert stack.event_source is not None
     assert stack.event_source.stats.failed_messages >= max_receive_count
+
+
+class _KillChunk:
+    """The pool's kill seam (``FunctionPool.faults``): kills the worker process as soon as an
+    invocation carrying chunk ``chunk`` starts, as Lambda does on a timeout or out of memory."""
+
+    def __init__(self, chunk: int) -> None:
+        self.chunk = chunk
+        self.kills = 0
+        self._targeted = threading.local()
+
+    def wrap(self, invoke: Any) -> Any:
+        def targeted(name: str, event: dict[str, Any]) -> Any:
+            bodies = [json.loads(record["body"]) for record in event["Records"]]
+            self._targeted.on = any(b.get("kind") == "chunk" and b.get("chunk") == self.chunk for b in bodies)
+            try:
+                return invoke(name, event)
+            finally:
+                self._targeted.on = False
+
+        return targeted
+
+    def arm_kill(self, kill: Any) -> Any:
+        if getattr(self._targeted, "on", False):
+            self.kills += 1
+            kill()
+        return lambda: None
+
+
+def test_a_chunk_whose_worker_is_killed_on_every_receive_ends_its_job_and_a_retry_completes_it(
+    stack: LocalDeployment, client: JobsClient
+) -> None:
+    # GIVEN a job of two chunks whose second chunk's worker is killed on every receive
+    # (nothing of the worker runs: no last-receive accounting)
+    sqs = stack.client("sqs")
+    queue_url, dlq_url = stack.outputs["queue_url"], stack.outputs["dlq_url"]
+    visibility = stack.queue_attributes["VisibilityTimeout"]
+    max_receive_count = json.loads(stack.queue_attributes["RedrivePolicy"])["maxReceiveCount"]
+    source, pool = stack.event_source, stack.pools[stack.outputs["worker_function_name"]]
+    assert source is not None and pool.faults is None
+    killer = _KillChunk(1)
+    source_invoke = source._invoke
+    stack.pause_event_source()
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "1"})  # quick redelivery
+    source._invoke = killer.wrap(source_invoke)
+    pool.faults = killer  # type: ignore[assignment]
+    stack.resume_event_source()
+    try:
+        job = client.submit(records(1500)).json()  # chunks of 1000: chunk 1 holds records 1000..1499
+        # WHEN its message reaches the DLQ after max_receive_count kills
+        final = wait_terminal(client, job["job_id"], timeout=60 + 3 * max_receive_count)
+    finally:
+        pool.faults = None
+        source._invoke = source_invoke
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": visibility})
+    # THEN the job ended with exactly that chunk's records failed, each counted once
+    assert killer.kills == max_receive_count
+    assert final["status"] in ("failed", "completed_with_errors")
+    counts = (final["succeeded_records"], final["failed_records"], final["processed_records"])
+    assert counts == (1000, 500, 1500)
+    assert final["errors"][0]["record_index"] == 1000
+    assert "dead-lettered after" in final["errors"][0]["message"]
+    # AND the DLQ was drained by the worker, the message kept under the job
+    wait_for(lambda: queue_depth(stack, dlq_url) == 0, timeout=30, what="the DLQ to drain")
+    assert len(s3_keys(stack, f"jobs/{job['job_id']}/dead-letters/")) == 1
+
+    # WHEN, the cause gone, the job is retried
+    retried = client.request("POST", f"/jobs/{job['job_id']}/retry")
+    assert retried.status == 202, retried.body[:300]
+    assert (retried.json()["status"], retried.json()["failed_records"]) == ("running", 0)
+    # THEN only the failed chunk runs again and the job succeeds, each record once in the sink
+    final = wait_terminal(client, job["job_id"], timeout=60)
+    assert final["status"] == "succeeded", final
+    counts = (final["succeeded_records"], final["failed_records"], final["processed_records"])
+    assert counts == (1500, 0, 1500)
+    lines = [
+        json.loads(line)["record_index"]
+        for key in s3_keys(stack, f"jobs/{job['job_id']}/results/")
+        for line in s3_lines(stack, key)
+    ]
+    assert sorted(lines) == list(range(1500))
 
 
 def test_functions_run_their_packages_under_their_own_roles(stack: LocalDeployment) -> None:

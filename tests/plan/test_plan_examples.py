@@ -32,7 +32,13 @@ WORKER_ACTIONS = LOGS_XRAY | {
 
 LIST_PREFIXES = {"submit": ["jobs/*", "idempotency/*"], "status": "jobs/*", "worker": ["jobs/*", "config/*"]}
 
-ROUTES = ["POST /jobs", "POST /jobs/uploads", "GET /jobs/{job_id}", "DELETE /jobs/{job_id}"]
+ROUTES = [
+    "POST /jobs",
+    "POST /jobs/uploads",
+    "GET /jobs/{job_id}",
+    "DELETE /jobs/{job_id}",
+    "POST /jobs/{job_id}/retry",
+]
 
 # Resources every REST deployment plans (counts exact).
 REST_COUNTS = {
@@ -50,11 +56,11 @@ REST_COUNTS = {
     "aws_iam_role": 3,
     "aws_iam_role_policy": 3,
     "aws_lambda_event_source_mapping": 2,  # the work queue's and the DLQ's
-    "aws_lambda_permission": 4,
+    "aws_lambda_permission": 5,
     "aws_api_gateway_rest_api": 1,
-    "aws_api_gateway_resource": 3,
-    "aws_api_gateway_method": 4,
-    "aws_api_gateway_integration": 4,
+    "aws_api_gateway_resource": 4,
+    "aws_api_gateway_method": 5,
+    "aws_api_gateway_integration": 5,
     "aws_api_gateway_request_validator": 1,
     "aws_api_gateway_deployment": 1,
     "aws_api_gateway_stage": 1,
@@ -291,7 +297,7 @@ def test_minimal_api(minimal: PlanSummary) -> None:
     permissions = minimal.of_type("aws_lambda_permission")
     assert {a: (p["principal"], p["function_name"]) for a, p in permissions.items()} == {
         f'aws_lambda_permission.api["{route}"]': ("apigateway.amazonaws.com", f"async-jobs-{fn}")
-        for route, fn in zip(ROUTES, ["submit", "submit", "status", "submit"], strict=True)
+        for route, fn in zip(ROUTES, ["submit", "submit", "status", "submit", "submit"], strict=True)
     }
     # scoped to the API's execution ARN (known after apply)
     assert all(minimal.unknown[a]["source_arn"] is True for a in permissions)
@@ -425,6 +431,7 @@ def test_local_outputs(local: PlanSummary) -> None:
         "POST /jobs/uploads": "async-jobs-local-submit",
         "GET /jobs/{job_id}": "async-jobs-local-status",
         "DELETE /jobs/{job_id}": "async-jobs-local-submit",
+        "POST /jobs/{job_id}/retry": "async-jobs-local-submit",
     }
     assert outputs["worker_event_source_mapping"] == {
         "batch_size": 1,

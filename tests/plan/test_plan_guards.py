@@ -112,6 +112,7 @@ def test_http_api_with_jwt(plan_guards: Plan) -> None:
         "POST /jobs/uploads",
         "GET /jobs/{job_id}",
         "DELETE /jobs/{job_id}",
+        "POST /jobs/{job_id}/retry",
     }
     assert all(r["authorization_type"] == "JWT" for r in routes.values())
     integrations = plan.of_type("aws_apigatewayv2_integration")
@@ -151,6 +152,7 @@ def test_fifo_queues_have_no_upload_route(plan_guards: Plan) -> None:
         'module.rest_api[0].aws_api_gateway_method.this["DELETE /jobs/{job_id}"]',
         'module.rest_api[0].aws_api_gateway_method.this["GET /jobs/{job_id}"]',
         'module.rest_api[0].aws_api_gateway_method.this["POST /jobs"]',
+        'module.rest_api[0].aws_api_gateway_method.this["POST /jobs/{job_id}/retry"]',
     ]
     env = plan.values["module.worker.aws_lambda_function.this"]["environment"][0]["variables"]
     assert env["QUEUE_FIFO"] == "true"
