@@ -92,8 +92,10 @@ def _measure(server: PostgresServer, table: str, run: Callable[[list[int]], None
 def sync_mode(server: PostgresServer, records: int) -> dict[str, Any]:
     per_client = records // CLIENTS
     lock = threading.Lock()
+    burst = threading.Barrier(CLIENTS)  # the clients arrive together, as a burst does
 
     def client(number: int, errors: list[int]) -> None:
+        burst.wait()
         try:
             with psycopg.connect(**server.settings(), autocommit=True) as conn:  # type: ignore[arg-type]
                 for index in range(per_client):
