@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
 
 from async_jobs_local.apigw import ApiGateway, Request
-from async_jobs_local.sandbox import Credentials, FunctionSpec, InitError, Sandbox
+from async_jobs_local.sandbox import Credentials, FunctionSpec, FunctionTimeout, InitError, Sandbox
 
 
 def package(tmp_path: Path, source: str) -> Path:
@@ -84,3 +86,18 @@ def test_an_init_error_is_a_502_on_the_api() -> None:
     gateway = ApiGateway({"api_routes": {"POST /jobs": "submit"}}, broken)
     response = gateway.handle(Request("POST", "/jobs", (("Host", "h"),), b"{}"))
     assert (response.status, json.loads(response.body)) == (502, {"message": "Internal server error"})
+
+
+def test_a_handler_that_overruns_its_timeout_is_killed(tmp_path: Path) -> None:
+    # GIVEN a handler that runs past its function's timeout (as a worker stuck on a chunk)
+    code = package(tmp_path, "import time\ndef handler(event, context):\n    time.sleep(60)\n")
+    sandbox = Sandbox(dataclasses.replace(spec(code, tmp_path), timeout=1))
+    # WHEN invoked THEN the invocation times out and its process is gone, as Lambda stops it
+    started = time.monotonic()
+    try:
+        with pytest.raises(FunctionTimeout):
+            sandbox.invoke({})
+        assert time.monotonic() - started < 15
+        assert not sandbox.alive and sandbox.process.poll() is not None
+    finally:
+        sandbox.close()
