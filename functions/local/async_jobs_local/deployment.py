@@ -616,6 +616,7 @@ class LocalDeployment:
         handler = logging.FileHandler(self.log_dir / "alarms.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         alarms = logging.getLogger("async_jobs_local.alarms")
+        alarms.setLevel(logging.INFO)  # state changes and deliveries, not only refusals
         alarms.addHandler(handler)
         self._exit.callback(alarms.removeHandler, handler)
         self._exit.callback(handler.close)

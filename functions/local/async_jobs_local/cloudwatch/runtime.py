@@ -41,14 +41,17 @@ class LocalCloudWatch:
         api: dict[str, str] | None = None,
         log_dir: Path | None = None,
         time_scale: float = 1.0,
-        tick_seconds: float = 1.0,
+        tick_seconds: float | None = None,
     ) -> None:
         self._client = client
         self.region = region
         self.api = dict(api or {})  # {"type": "rest"|"http", "name": ..., "id": ..., "stage": ...}
         self.log_dir = log_dir
         self.time_scale = time_scale
-        self.tick_seconds = tick_seconds
+        # CloudWatch evaluates each minute; here a few times per (scaled) 60 s period, at most each second
+        self.tick_seconds = (
+            tick_seconds if tick_seconds is not None else max(0.2, min(1.0, 60 * time_scale / 4))
+        )
         self.store = MetricStore()
         self.notifier = Notifier(client("sns"), client("kms"))
         self.transitions: list[Transition] = []
