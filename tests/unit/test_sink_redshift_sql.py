@@ -134,3 +134,36 @@ def test_data_api_batch_sql_runs_as_one_transaction(
                     cursor.execute(sql)  # type: ignore[arg-type]
     # THEN every key once
     assert [row[1] for row in rows_of(postgres_server, table)] == list(range(50))
+
+
+def test_data_api_statement_past_its_timeout_is_cancelled_in_moto(aws: Aws) -> None:
+    # moto 5.2 implements ExecuteStatement, DescribeStatement and CancelStatement (a statement
+    # stays STARTED until cancelled) but not BatchExecuteStatement: the wait-and-cancel half
+    # of the sink's flow runs against it, the batch half against botocore's Stubber.
+    from async_jobs.sinks.base import SinkError  # noqa: PLC0415
+    from async_jobs.sinks.redshift_data import RedshiftDataSink  # noqa: PLC0415
+
+    client = boto3.client("redshift-data")
+    statement = client.execute_statement(ClusterIdentifier="warehouse", Database="dev", Sql="SELECT 1")
+    now = [0.0]
+    polls: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        polls.append(seconds)
+        now[0] += seconds
+
+    config = RedshiftConfig(
+        table="t", copy_role_arn=None, database="dev", cluster_identifier="warehouse", timeout_seconds=2
+    )
+    sink = RedshiftDataSink(
+        client, JobStore(boto3.client("s3"), BUCKET), config, sleep=sleep, clock=lambda: now[0]
+    )
+    # WHEN the worker waits longer than the timeout for a statement that does not finish
+    with pytest.raises(SinkError, match="timed out"):
+        sink.wait(statement["Id"])
+    # THEN it polled at poll_seconds until the deadline and cancelled the statement
+    assert polls and all(p == config.poll_seconds for p in polls) and now[0] > config.timeout_seconds
+    assert client.describe_statement(Id=statement["Id"])["Status"] == "ABORTED"
+    # and a statement moto reports ABORTED is a failure, not a success
+    with pytest.raises(SinkError, match="ABORTED"):
+        sink.wait(statement["Id"])

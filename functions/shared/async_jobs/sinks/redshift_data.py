@@ -58,9 +58,11 @@ class RedshiftDataSink:
         statement = self._client.batch_execute_statement(
             Sqls=sqls, StatementName=f"async-jobs-{chunk}", **self._target()
         )
-        self._wait(str(statement["Id"]))
+        self.wait(str(statement["Id"]))
 
-    def _wait(self, statement_id: str) -> None:
+    def wait(self, statement_id: str) -> None:
+        """Poll until the statement finishes; a failure or the timeout (after a cancel) is a
+        SinkError, so SQS retries the chunk."""
         deadline = self._clock() + self._config.timeout_seconds
         while True:
             described = self._client.describe_statement(Id=statement_id)
