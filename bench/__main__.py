@@ -82,7 +82,13 @@ def _full(settings: dict[str, Any], results: dict[str, Any]) -> None:
     instruments = Instruments()
     sync = LocalFunction(SYNC_FUNCTION, "sync_handler.handler", ROOT / "bench" / "sync_handler.py", "worker")
     stack = LocalDeployment(
-        ROOT / "bench" / "stack", port=0, instruments=instruments, extra_routes={"POST /sync/jobs": sync}
+        ROOT / "bench" / "stack",
+        port=0,
+        instruments=instruments,
+        extra_routes={"POST /sync/jobs": sync},
+        # The stack goes with its moto server: a terraform destroy would delete every object the
+        # runs wrote (the sync design writes one per record), one version at a time, for minutes.
+        destroy_on_stop=False,
     )
     started = time.monotonic()
     stack.start()
@@ -143,7 +149,8 @@ def ratios(results: dict[str, Any]) -> dict[str, float | None]:
         "submit_overhead_over_aws_calls": get("submit_latency", "sizes", "10000", "overhead_over_aws_calls"),
         # The worst function's: the one that sets the slowest cold start.
         "import_time_over_bare_boto3": max(
-            (entry["import_over_bare_boto3"] for entry in cold.values()), default=None
+            (e["import_over_bare_boto3"] for e in cold.values() if e["import_over_bare_boto3"] is not None),
+            default=None,
         ),
         "state_completions_per_s_at_50": get("state_contention", "runs", "50", "completions_per_s"),
         "dollars_per_million_records_async_over_sync": ratio(
