@@ -141,7 +141,7 @@ test: lint build ## Everything CI runs: lint, then unit, plan and e2e tests and 
 ##### Benchmarks
 
 .PHONY: bench
-bench: $(VENV)/.stamp build terraformrc ## Benchmarks on the local stack (~12 min): bench/results/latest.{json,md,png}
+bench: $(VENV)/.stamp build terraformrc ## Benchmarks on the local stack (~10 min): bench/results/latest.{json,md,png}
 	@$(PY) -m bench
 
 .PHONY: bench-smoke

@@ -254,7 +254,10 @@ def chart(results: dict[str, Any], path: Path) -> None:
         elif key == "state_contention":
             runs = data["runs"]
             axis.plot(
-                list(runs), [r["completions_per_s"] for r in runs.values()], marker="o", label="chunks/s"
+                [int(c) for c in runs],
+                [r["completions_per_s"] for r in runs.values()],
+                marker="o",
+                label="chunks/s",
             )
             axis.set(title=f"one job's state (S3 +{data['s3_latency_s'] * 1000:.0f} ms)", xlabel="workers")
         else:
