@@ -17,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 from async_jobs_local import JobsClient, LocalDeployment  # noqa: E402
+from async_jobs_local.faults import FaultPlan  # noqa: E402
 
 TERMINAL = {"succeeded", "completed_with_errors", "failed", "cancelled", "expired"}
 
@@ -49,6 +50,28 @@ def local_stack() -> Iterator[LocalDeployment]:
 @pytest.fixture(scope="module")
 def complete_stack() -> Iterator[LocalDeployment]:
     yield from start_stack("complete")
+
+
+# The local example with the worker under injected faults (async_jobs_local.faults) and chunks
+# small enough that every job of more than 250 records has several. One stack for the package:
+# the fault test and the API fuzzing (which the worker's faults do not touch) share its apply.
+FAULT_CHUNK_SIZE = 250
+# A message goes to the DLQ on its 5th receive (max_receive_count); each fault costs at most one
+# receive, so at these rates no message of a run comes near it.
+FAULT_PLAN = FaultPlan(
+    aws_error_rate=0.1,
+    kill_rate=0.08,
+    kill_within=0.5,
+    duplicate_rate=0.15,
+    delay_rate=0.1,
+    delay_seconds=(1, 4),
+    seed=20261124,
+)
+
+
+@pytest.fixture(scope="package")
+def faulty_stack() -> Iterator[LocalDeployment]:
+    yield from start_stack("local", variables={"chunk_size": FAULT_CHUNK_SIZE}, faults=FAULT_PLAN)
 
 
 def wait_for(

@@ -15,38 +15,18 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
-
 from async_jobs_local import JobsClient, LocalDeployment
-from async_jobs_local.faults import FaultPlan
 
-from .conftest import TERMINAL, queue_depth, s3_keys, s3_lines, start_stack, wait_for
+from .conftest import FAULT_PLAN as PLAN
+from .conftest import TERMINAL, queue_depth, s3_keys, s3_lines, wait_for
 
 JOBS = 20
 MAX_RECORDS = 3000
-CHUNK_SIZE = 250  # every job of more than 250 records has several chunks
-# A message goes to the DLQ on its 5th receive (max_receive_count); each fault costs at most one
-# receive, so at these rates no message of this run comes near it.
-PLAN = FaultPlan(
-    aws_error_rate=0.1,
-    kill_rate=0.08,
-    kill_within=0.5,
-    duplicate_rate=0.15,
-    delay_rate=0.1,
-    delay_seconds=(1, 4),
-    seed=20261124,
-)
 # Two redeliveries after a kill (visibility timeout 60 s each) fit; a job stuck for good does not.
 BUDGET_SECONDS = 150
-
-
-@pytest.fixture(scope="module")
-def faulty_stack() -> Iterator[LocalDeployment]:
-    yield from start_stack("local", variables={"chunk_size": CHUNK_SIZE}, faults=PLAN)
 
 
 def _records(job: int, count: int) -> list[dict[str, Any]]:
