@@ -6,12 +6,14 @@ locals {
   is_rest = var.api_type == "rest"
   is_http = var.api_type == "http"
 
-  # Routes -> functions. The submit function owns job creation, cancellation and retries.
+  # Routes -> functions. The submit function owns job creation, cancellation and retries; the
+  # status function serves the GET routes and only reads.
   # S3 cannot notify a FIFO queue, so a FIFO deployment has no upload route: an upload
   # it accepted would never start.
   all_routes = {
     "POST /jobs"                = { function = "submit", method = "POST", path = "/jobs", resource = "jobs" }
     "POST /jobs/uploads"        = { function = "submit", method = "POST", path = "/jobs/uploads", resource = "uploads" }
+    "GET /jobs"                 = { function = "status", method = "GET", path = "/jobs", resource = "jobs" }
     "GET /jobs/{job_id}"        = { function = "status", method = "GET", path = "/jobs/{job_id}", resource = "job" }
     "DELETE /jobs/{job_id}"     = { function = "submit", method = "DELETE", path = "/jobs/{job_id}", resource = "job" }
     "POST /jobs/{job_id}/retry" = { function = "submit", method = "POST", path = "/jobs/{job_id}/retry", resource = "retry" }

@@ -6,6 +6,8 @@ locals {
   jobs_objects        = "${local.state_bucket_arn}/jobs/*"
   idempotency_objects = "${local.state_bucket_arn}/idempotency/*"
   config_objects      = "${local.state_bucket_arn}/config/*"
+  # the owner-scoped job index GET /jobs lists (written by submit, listed by status)
+  index_objects = "${local.state_bucket_arn}/index/*"
 
   redshift_data          = var.sink.type == "redshift_data"
   redshift_cluster       = try(local.redshift.cluster_identifier, null)
@@ -24,7 +26,7 @@ locals {
 data "aws_iam_policy_document" "missing_keys_answer_404" {
   for_each = {
     submit = ["jobs/*", "idempotency/*"]
-    status = ["jobs/*"]
+    status = ["jobs/*", "index/*"]
     worker = ["jobs/*", "config/*"]
   }
 
@@ -47,7 +49,7 @@ data "aws_iam_policy_document" "submit" {
   statement {
     sid       = "JobsAndIdempotencyObjects"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = [local.jobs_objects, local.idempotency_objects]
+    resources = [local.jobs_objects, local.idempotency_objects, local.index_objects]
   }
 
   statement {

@@ -1,4 +1,4 @@
-"""status function: GET /jobs/{job_id} (reads only the job's state object)."""
+"""status function: GET /jobs/{job_id} and GET /jobs (reads only; never writes)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,18 @@ def runtime() -> wiring.StatusRuntime:
 
 
 def register(app: ApiGatewayResolver) -> None:
+    @app.get("/jobs")
+    @tracer.capture_method
+    def list_jobs() -> Response:
+        rt, event = runtime(), app.current_event
+        outcome = rt.listing.list(
+            dict(event.query_string_parameters or {}),
+            identity.owner_from_event(event.raw_event, rt.config.authorization),
+            web.url_builder(event.raw_event),
+            web.list_url_builder(event.raw_event),
+        )
+        return web.outcome_response(outcome)
+
     @app.get("/jobs/<job_id>")
     @tracer.capture_method
     def get_job(job_id: str) -> Response:

@@ -30,11 +30,12 @@ WORKER_ACTIONS = LOGS_XRAY | {
     "sqs:SendMessage",
 }
 
-LIST_PREFIXES = {"submit": ["jobs/*", "idempotency/*"], "status": "jobs/*", "worker": ["jobs/*", "config/*"]}
+LIST_PREFIXES = {"submit": ["jobs/*", "idempotency/*"], "status": ["jobs/*", "index/*"], "worker": ["jobs/*", "config/*"]}
 
 ROUTES = [
     "POST /jobs",
     "POST /jobs/uploads",
+    "GET /jobs",
     "GET /jobs/{job_id}",
     "DELETE /jobs/{job_id}",
     "POST /jobs/{job_id}/retry",
@@ -429,6 +430,7 @@ def test_local_outputs(local: PlanSummary) -> None:
     assert outputs["api_routes"] == {
         "POST /jobs": "async-jobs-local-submit",
         "POST /jobs/uploads": "async-jobs-local-submit",
+        "GET /jobs": "async-jobs-local-status",
         "GET /jobs/{job_id}": "async-jobs-local-status",
         "DELETE /jobs/{job_id}": "async-jobs-local-submit",
         "POST /jobs/{job_id}/retry": "async-jobs-local-submit",

@@ -110,6 +110,7 @@ def test_http_api_with_jwt(plan_guards: Plan) -> None:
     assert {r["route_key"] for r in routes.values()} == {
         "POST /jobs",
         "POST /jobs/uploads",
+        "GET /jobs",
         "GET /jobs/{job_id}",
         "DELETE /jobs/{job_id}",
         "POST /jobs/{job_id}/retry",
@@ -150,6 +151,7 @@ def test_fifo_queues_have_no_upload_route(plan_guards: Plan) -> None:
     methods = sorted(plan.of_type("aws_api_gateway_method"))
     assert methods == [
         'module.rest_api[0].aws_api_gateway_method.this["DELETE /jobs/{job_id}"]',
+        'module.rest_api[0].aws_api_gateway_method.this["GET /jobs"]',
         'module.rest_api[0].aws_api_gateway_method.this["GET /jobs/{job_id}"]',
         'module.rest_api[0].aws_api_gateway_method.this["POST /jobs"]',
         'module.rest_api[0].aws_api_gateway_method.this["POST /jobs/{job_id}/retry"]',

@@ -403,6 +403,6 @@ def test_unknown_route_is_404_and_wrong_method_is_405(api: Api) -> None:
     get_uploads = api.request("GET", "/jobs/uploads")
     # THEN problem+json 404 and 405 with Allow
     assert_problem(missing, 404)
-    assert assert_problem(wrong, 405) and wrong.headers["allow"] == "POST"
+    assert assert_problem(wrong, 405) and wrong.headers["allow"] == "GET, POST"
     assert assert_problem(wrong_item, 405) and wrong_item.headers["allow"] == "GET, DELETE"
     assert assert_problem(get_uploads, 405) and get_uploads.headers["allow"] == "POST"

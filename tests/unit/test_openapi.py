@@ -19,6 +19,7 @@ from referencing.jsonschema import DRAFT202012
 from async_jobs import idempotency, model, normalize
 
 from .conftest import BOB, BUCKET, MAX_RECEIVE_COUNT, Api, Aws, Reply, Worker, load_handler, records
+from .test_api_listing import list_jobs, next_params
 
 JSON = "application/json"
 
@@ -205,6 +206,13 @@ def test_every_response_matches_the_document(client: Api, aws: Aws) -> None:
     assert retry(queued).status == 409  # cancelled: nothing failed
     assert retry(unknown).status == 404
     assert retry("bad").status == 400
+
+    # GET /jobs: a page with a next link, the page it leads to, and refused queries
+    first = c.check("GET", "/jobs", list_jobs(client, {"limit": "1"}))
+    assert first.status == 200 and first.body["next"]
+    assert c.check("GET", "/jobs", list_jobs(client, next_params(first))).status == 200
+    for bad in ({"limit": "0"}, {"status": "x"}, {"cursor": "x"}, {"created_after": "now"}):
+        assert c.check("GET", "/jobs", list_jobs(client, bad)).status == 400
 
     # THEN every documented operation was exercised with at least its success response
     for template, item in DOCUMENT["paths"].items():

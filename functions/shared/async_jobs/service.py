@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from async_jobs import model
+from async_jobs import index, model
 from async_jobs.idempotency import STALE_CLAIM_SECONDS, IdempotencyRecord, IdempotencyStore, validate_key
 from async_jobs.messaging import JobQueue
 from async_jobs.model import JobStatus
@@ -224,17 +224,22 @@ class SubmitService:
             moment=moment,
         )
         self.store.put(Keys.input(job_id), normalized.ndjson)
+        # The index entry goes before the state: a job the caller can read is always listed.
+        entry = index.entry_key(state)
+        self.store.put_json(entry, {})
         if not self.store.create_state(state):
             # A stale claim taken over: the state landed but the split may not have; a second
             # split message is harmless (the split is idempotent).
             found = self.store.get_state(job_id)
             self.queue.send_split(job_id)
+            if found and index.entry_key(found[0]) != entry:
+                self.store.delete(entry)  # the first request listed the job at its own moment
             return found[0] if found else state
         try:
             self.queue.send_split(job_id)
         except Exception:
             # Not queued means not accepted: take the job back so nothing is left behind.
-            self.store.delete(Keys.state(job_id), Keys.input(job_id))
+            self.store.delete(Keys.state(job_id), Keys.input(job_id), entry)
             raise
         return state
 
@@ -277,6 +282,7 @@ class SubmitService:
             max_records=self.max_records_per_job,
         )
         url = self.store.presign_put(Keys.upload(job_id), self.upload_url_ttl_seconds, NDJSON)
+        self.store.put_json(index.entry_key(state), {})
         self.store.create_state(state)
         resource = {
             "job_id": job_id,

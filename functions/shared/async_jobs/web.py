@@ -23,7 +23,7 @@ JSON_CONTENT_TYPE = "application/json"
 STAGE_PREFIX = re.compile(r"^/[^/]+(?=/jobs(?:/|$))")
 # The whole API: resource pattern -> methods; anything else is 404, a wrong method 405.
 API_ROUTES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
-    (re.compile(r"^/jobs/?$"), ("POST",)),
+    (re.compile(r"^/jobs/?$"), ("GET", "POST")),
     (re.compile(r"^/jobs/uploads/?$"), ("POST",)),
     (re.compile(r"^/jobs/[^/]+/?$"), ("GET", "DELETE")),
 ]
@@ -83,6 +83,13 @@ def url_builder(event: dict[str, Any]) -> Callable[[str], str]:
         return identity.job_url(event, job_id)
 
     return url_for
+
+
+def list_url_builder(event: dict[str, Any]) -> Callable[[str], str]:
+    def list_url(query: str) -> str:
+        return f"{identity.base_url(event)}/jobs?{query}"
+
+    return list_url
 
 
 def build_app(kind: str, register: Register) -> ApiGatewayResolver:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from async_jobs.config import StatusConfig, SubmitConfig
+from async_jobs.listing import ListingService
 from async_jobs.messaging import JobQueue
 from async_jobs.retries import RetryService
 from async_jobs.service import JobViews, StatusService, SubmitService
@@ -23,6 +24,7 @@ class SubmitRuntime:
 class StatusRuntime:
     config: StatusConfig
     service: StatusService
+    listing: ListingService
 
 
 def submit_runtime() -> SubmitRuntime:
@@ -51,4 +53,6 @@ def status_runtime() -> StatusRuntime:
         retry_after_seconds=config.retry_after_seconds,
         errors_url_ttl_seconds=config.errors_url_ttl_seconds,
     )
-    return StatusRuntime(config, StatusService(views, config.authorization))
+    return StatusRuntime(
+        config, StatusService(views, config.authorization), ListingService(views, config.authorization)
+    )

@@ -1,0 +1,39 @@
+"""The owner-scoped job index: one small object per job whose key sorts newest first.
+
+`index/{sha256(owner)}/{inverted epoch ms}-{job_id}.json`: ListObjectsV2 returns keys in
+ascending order, so inverting the creation time lists the newest job first, and hashing the
+owner keeps the prefix a fixed-length, URL-safe name that reveals nothing of the identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from typing import Any
+
+from async_jobs import model
+
+INDEX_PREFIX = "index/"
+# Under authorization NONE there is no owner: every job is listed under one shared prefix.
+SHARED_OWNER = "_"
+# 13 digits hold every epoch millisecond until the year 2286.
+MAX_MS = 9_999_999_999_999
+ENTRY = re.compile(r"^(\d{13})-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.json$")
+
+
+def owner_prefix(owner: str | None) -> str:
+    scope = SHARED_OWNER if owner is None else hashlib.sha256(owner.encode("utf-8")).hexdigest()
+    return f"{INDEX_PREFIX}{scope}/"
+
+
+def inverted(moment: datetime) -> int:
+    return MAX_MS - int(moment.timestamp() * 1000)
+
+
+def entry_name(state: dict[str, Any]) -> str:
+    return f"{inverted(model.parse_time(state['created_at'])):013d}-{state['job_id']}.json"
+
+
+def entry_key(state: dict[str, Any]) -> str:
+    return owner_prefix(state.get("owner")) + entry_name(state)
