@@ -1,0 +1,256 @@
+"""HTTP protocol of the job API: requests, authorization (SigV4, bearer token, API key), problems."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any, Protocol
+from urllib.parse import urlencode, urlsplit
+
+import botocore.session
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
+from .inputs import NDJSON, InputFile
+
+TERMINAL = frozenset({"succeeded", "completed_with_errors", "failed", "cancelled", "expired"})
+# Blocks of the streamed upload: memory stays flat whatever the file size.
+UPLOAD_BLOCK = 1 << 20
+_EXECUTE_API_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class ByteSink(Protocol):
+    def write(self, block: bytes, /) -> Any: ...
+
+
+class ApiError(Exception):
+    """A response the call did not expect; ``str()`` is ``title: detail`` of its problem+json."""
+
+    def __init__(self, response: Response, what: str) -> None:
+        self.response = response
+        self.status = response.status
+        title, detail = f"HTTP {response.status}", ""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and ("title" in body or "detail" in body or "message" in body):
+            title = str(body.get("title") or title)
+            detail = str(body.get("detail") or body.get("message") or "")
+        else:
+            detail = response.body[:300].decode("utf-8", "replace").strip()
+        self.title, self.detail = title, detail
+        super().__init__(f"{title}: {detail}" if detail else f"{title} ({what})")
+
+
+class SigV4:
+    """Signs requests for ``execute-api`` with the caller's botocore credentials."""
+
+    def __init__(self, region: str | None = None, profile: str | None = None) -> None:
+        session = botocore.session.Session(profile=profile)
+        credentials = session.get_credentials()
+        if credentials is None:
+            raise RuntimeError("--auth iam: no AWS credentials found (environment, profile or role)")
+        self.credentials = credentials
+        self.region = region or session.get_config_variable("region")
+
+    @staticmethod
+    def available(profile: str | None = None) -> bool:
+        return botocore.session.Session(profile=profile).get_credentials() is not None
+
+    def sign(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> dict[str, str]:
+        region = self.region
+        if not region:
+            match = _EXECUTE_API_HOST.search(urlsplit(url).hostname or "")
+            region = match.group(1) if match else "us-east-1"
+        request = AWSRequest(method=method, url=url, data=body or b"", headers=headers)
+        SigV4Auth(self.credentials.get_frozen_credentials(), "execute-api", region).add_auth(request)
+        return dict(request.headers.items())
+
+
+def _connection(url: str, timeout: float) -> http.client.HTTPConnection:
+    split = urlsplit(url)
+    if split.scheme == "https":
+        return http.client.HTTPSConnection(split.hostname or "", split.port, timeout=timeout)
+    if split.scheme == "http":
+        return http.client.HTTPConnection(split.hostname or "", split.port, timeout=timeout)
+    raise ValueError(f"not an http(s) URL: {url!r}")
+
+
+def _target(url: str) -> str:
+    split = urlsplit(url)
+    return (split.path or "/") + (f"?{split.query}" if split.query else "")
+
+
+def send(
+    method: str,
+    url: str,
+    *,
+    body: bytes | IO[bytes] | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 60.0,
+    sink: ByteSink | None = None,
+) -> Response:
+    """One request on its own connection. A file body is streamed in blocks with its
+    ``Content-Length`` (presigned S3 PUTs take no chunked encoding); with ``sink`` a 2xx body is
+    copied there in blocks instead of being held."""
+    connection = _connection(url, timeout)
+    connection.blocksize = UPLOAD_BLOCK
+    try:
+        connection.request(method, _target(url), body=body, headers=headers or {})
+        response = connection.getresponse()
+        names = {k.lower(): v for k, v in response.getheaders()}
+        if sink is not None and 200 <= response.status < 300:
+            while block := response.read(UPLOAD_BLOCK):
+                sink.write(block)
+            return Response(response.status, names, b"")
+        return Response(response.status, names, response.read())
+    finally:
+        connection.close()
+
+
+class JobsApi:
+    """The job API at ``base_url`` (the stage URL, e.g. ``https://id.execute-api.eu-west-1.amazonaws.com/v1``).
+
+    Exactly one of ``sigv4``, ``token`` (``Authorization: Bearer``) or ``api_key`` (``x-api-key``)
+    authorizes the calls, or none of them for an API without authorization.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        sigv4: SigV4 | None = None,
+        token: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        if not urlsplit(base_url).scheme.startswith("http"):
+            raise ValueError(f"the API URL must start with http:// or https://, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.sigv4, self.token, self.api_key, self.timeout = sigv4, token, api_key, timeout
+
+    def call(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> Response:
+        url = self.base_url + path
+        all_headers = dict(headers or {})
+        if body is not None:
+            all_headers["Content-Length"] = str(len(body))
+        if self.token:
+            all_headers["Authorization"] = f"Bearer {self.token}"
+        if self.api_key:
+            all_headers["x-api-key"] = self.api_key
+        if self.sigv4:
+            all_headers = self.sigv4.sign(method, url, all_headers, body)
+        return send(method, url, body=body, headers=all_headers, timeout=self.timeout)
+
+    def _expect(self, response: Response, *statuses: int, what: str) -> dict[str, Any]:
+        if response.status not in statuses:
+            raise ApiError(response, what)
+        body = response.json()
+        return body if isinstance(body, dict) else {}
+
+    def submit_inline(self, source: InputFile, *, idempotency_key: str | None = None) -> dict[str, Any]:
+        headers = {"Content-Type": source.content_type}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        body = source.path.read_bytes()
+        return self._expect(self.call("POST", "/jobs", body, headers), 202, what="POST /jobs")
+
+    def create_upload(self, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = json.dumps({"metadata": metadata} if metadata else {}).encode()
+        response = self.call("POST", "/jobs/uploads", body, {"Content-Type": "application/json"})
+        return self._expect(response, 201, what="POST /jobs/uploads")
+
+    def upload(self, slot: dict[str, Any], ndjson_path: str, size: int) -> None:
+        """PUT the file to the slot's presigned URL with exactly its headers, streamed."""
+        upload = slot["upload"]
+        headers = {str(k): str(v) for k, v in (upload.get("headers") or {}).items()}
+        headers.setdefault("Content-Type", NDJSON)
+        headers["Content-Length"] = str(size)
+        with open(ndjson_path, "rb") as stream:
+            response = send(
+                upload.get("method", "PUT"), upload["url"], body=stream, headers=headers, timeout=3600
+            )
+        if not 200 <= response.status < 300:
+            raise ApiError(response, "upload PUT")
+
+    def get(self, job_id: str, etag: str | None = None) -> Response:
+        return self.call("GET", f"/jobs/{job_id}", headers={"If-None-Match": etag} if etag else None)
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        return self._expect(self.get(job_id), 200, what="GET /jobs/{job_id}")
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self._expect(self.call("DELETE", f"/jobs/{job_id}"), 202, what="DELETE /jobs/{job_id}")
+
+    def retry(self, job_id: str) -> dict[str, Any]:
+        return self._expect(
+            self.call("POST", f"/jobs/{job_id}/retry", b""), 202, what="POST /jobs/{job_id}/retry"
+        )
+
+    def list(self, **query: str) -> dict[str, Any]:
+        path = "/jobs" + (f"?{urlencode(query)}" if query else "")
+        return self._expect(self.call("GET", path), 200, what="GET /jobs")
+
+    def download_errors(self, job: dict[str, Any], sink: ByteSink) -> bool:
+        """Copy the job's errors report (``links.errors``, a presigned GET) to ``sink``; False if
+        the job has none. No authorization header: the URL carries its own signature."""
+        url = (job.get("links") or {}).get("errors")
+        if not url:
+            return False
+        response = send("GET", url, timeout=self.timeout, sink=sink)
+        if not 200 <= response.status < 300:
+            raise ApiError(response, "errors report GET")
+        return True
+
+    def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float = 3600.0,
+        interval: float = 2.0,
+        on_poll: Callable[[dict[str, Any]], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> dict[str, Any] | None:
+        """Poll until the job is terminal (its resource) or ``timeout`` passes (None). Polls send
+        the last ``ETag`` so an unchanged job costs a 304; ``Retry-After`` is honored up to
+        ``interval`` times four."""
+        deadline = clock() + timeout
+        job: dict[str, Any] = {}
+        etag: str | None = None
+        while True:
+            response = self.get(job_id, etag)
+            delay = interval
+            if response.status == 200:
+                job = self._expect(response, 200, what="GET /jobs/{job_id}")
+                etag = response.headers.get("etag")
+                if on_poll:
+                    on_poll(job)
+                if job.get("status") in TERMINAL:
+                    return job
+            elif response.status != 304:
+                raise ApiError(response, "GET /jobs/{job_id}")
+            retry_after = response.headers.get("retry-after", "")
+            if retry_after.isdigit():
+                delay = min(max(float(retry_after), interval), interval * 4)
+            remaining = deadline - clock()
+            if remaining <= 0:
+                return None
+            sleep(min(delay, remaining))
