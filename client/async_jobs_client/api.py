@@ -15,7 +15,7 @@ import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-from .inputs import NDJSON, InputFile
+from .inputs import JSON, NDJSON, InputFile, ndjson_copy
 
 TERMINAL = frozenset({"succeeded", "completed_with_errors", "failed", "cancelled", "expired"})
 # Blocks of the streamed upload: memory stays flat whatever the file size.
@@ -60,9 +60,11 @@ class ApiError(Exception):
 class SigV4:
     """Signs requests for ``execute-api`` with the caller's botocore credentials."""
 
-    def __init__(self, region: str | None = None, profile: str | None = None) -> None:
+    def __init__(
+        self, region: str | None = None, profile: str | None = None, credentials: Any = None
+    ) -> None:
         session = botocore.session.Session(profile=profile)
-        credentials = session.get_credentials()
+        credentials = credentials or session.get_credentials()
         if credentials is None:
             raise RuntimeError("--auth iam: no AWS credentials found (environment, profile or role)")
         self.credentials = credentials
@@ -189,6 +191,31 @@ class JobsApi:
             )
         if not 200 <= response.status < 300:
             raise ApiError(response, "upload PUT")
+
+    def submit_file(
+        self,
+        source: InputFile,
+        *,
+        max_inline_bytes: int,
+        idempotency_key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        on_upload: Callable[[dict[str, Any], int], object] | None = None,
+    ) -> dict[str, Any]:
+        """Inline when the file fits in ``max_inline_bytes``, else through an upload slot (a JSON
+        document is first copied to NDJSON, the only format an upload takes)."""
+        if source.size <= max_inline_bytes:
+            return self.submit_inline(source, idempotency_key=idempotency_key)
+        ndjson = ndjson_copy(source) if source.content_type == JSON else source.path
+        try:
+            size = ndjson.stat().st_size
+            slot = self.create_upload(metadata)
+            if on_upload:
+                on_upload(slot, size)
+            self.upload(slot, str(ndjson), size)
+        finally:
+            if ndjson != source.path:
+                ndjson.unlink()
+        return slot
 
     def get(self, job_id: str, etag: str | None = None) -> Response:
         return self.call("GET", f"/jobs/{job_id}", headers={"If-None-Match": etag} if etag else None)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .api import ApiError, JobsApi, SigV4
-from .inputs import JSON, InputFile, ndjson_copy
+from .inputs import InputFile
 from .progress import Progress
 
 EXIT_OK, EXIT_ERROR, EXIT_FAILED, EXIT_WITH_ERRORS, EXIT_ENDED, EXIT_TIMEOUT = range(6)
@@ -145,20 +145,16 @@ def submit(api: JobsApi, args: argparse.Namespace, out: IO[str], err: IO[str]) -
         source = InputFile.open(args.file)
     except (OSError, ValueError) as error:
         raise UsageError(str(error)) from error
-    if source.size <= args.max_inline_bytes:
-        job = api.submit_inline(source, idempotency_key=args.idempotency_key)
-    else:
-        if args.idempotency_key:
-            # The upload route takes no Idempotency-Key: say so instead of dropping it silently.
-            err.write("note: --idempotency-key applies to inline submits only; this file goes by upload\n")
-        ndjson = ndjson_copy(source) if source.content_type == JSON else source.path
-        try:
-            job = api.create_upload(args.metadata)
-            err.write(f"uploading {ndjson.stat().st_size:,} bytes for job {job['job_id']}\n")
-            api.upload(job, str(ndjson), ndjson.stat().st_size)
-        finally:
-            if ndjson != source.path:
-                ndjson.unlink()
+    if source.size > args.max_inline_bytes and args.idempotency_key:
+        # The upload route takes no Idempotency-Key: say so instead of dropping it silently.
+        err.write("note: --idempotency-key applies to inline submits only; this file goes by upload\n")
+    job = api.submit_file(
+        source,
+        max_inline_bytes=args.max_inline_bytes,
+        idempotency_key=args.idempotency_key,
+        metadata=args.metadata,
+        on_upload=lambda slot, size: err.write(f"uploading {size:,} bytes for job {slot['job_id']}\n"),
+    )
     if not args.wait:
         print_json(job, out)
         return EXIT_OK
