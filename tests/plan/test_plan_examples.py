@@ -30,8 +30,13 @@ WORKER_ACTIONS = LOGS_XRAY | {
     "sqs:SendMessage",
 }
 
-LIST_PREFIXES = {"submit": ["jobs/*", "idempotency/*"], "status": ["jobs/*", "index/*"], "worker": ["jobs/*", "config/*"]}
+LIST_PREFIXES = {
+    "submit": ["jobs/*", "idempotency/*"],
+    "status": ["jobs/*", "index/*"],
+    "worker": ["jobs/*", "config/*"],
+}
 
+ROUTE_FUNCTIONS = ["submit", "submit", "status", "status", "submit", "submit"]
 ROUTES = [
     "POST /jobs",
     "POST /jobs/uploads",
@@ -57,11 +62,11 @@ REST_COUNTS = {
     "aws_iam_role": 3,
     "aws_iam_role_policy": 3,
     "aws_lambda_event_source_mapping": 2,  # the work queue's and the DLQ's
-    "aws_lambda_permission": 5,
+    "aws_lambda_permission": 6,
     "aws_api_gateway_rest_api": 1,
     "aws_api_gateway_resource": 4,
-    "aws_api_gateway_method": 5,
-    "aws_api_gateway_integration": 5,
+    "aws_api_gateway_method": 6,
+    "aws_api_gateway_integration": 6,
     "aws_api_gateway_request_validator": 1,
     "aws_api_gateway_deployment": 1,
     "aws_api_gateway_stage": 1,
@@ -298,7 +303,7 @@ def test_minimal_api(minimal: PlanSummary) -> None:
     permissions = minimal.of_type("aws_lambda_permission")
     assert {a: (p["principal"], p["function_name"]) for a, p in permissions.items()} == {
         f'aws_lambda_permission.api["{route}"]': ("apigateway.amazonaws.com", f"async-jobs-{fn}")
-        for route, fn in zip(ROUTES, ["submit", "submit", "status", "submit", "submit"], strict=True)
+        for route, fn in zip(ROUTES, ROUTE_FUNCTIONS, strict=True)
     }
     # scoped to the API's execution ARN (known after apply)
     assert all(minimal.unknown[a]["source_arn"] is True for a in permissions)

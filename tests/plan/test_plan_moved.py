@@ -33,10 +33,11 @@ API_TYPES = ("aws_api_gateway_", "aws_apigatewayv2_")
 ADDED_SINCE_BASE = {
     "module.async_jobs.aws_lambda_event_source_mapping.worker_dead_letters[0]",
     'module.async_jobs.aws_lambda_permission.api["POST /jobs/{job_id}/retry"]',
+    'module.async_jobs.aws_lambda_permission.api["GET /jobs"]',
 }
-# ... and in the API, the retry route; a new route redeploys a REST API (a new deployment, the
+# ... and in the API, the retry and list routes; a new route redeploys a REST API (a new deployment, the
 # stage pointed at it).
-API_ADDED = ("aws_api_gateway_resource.retry", '["POST /jobs/{job_id}/retry"]')
+API_ADDED = ("aws_api_gateway_resource.retry", '["POST /jobs/{job_id}/retry"]', '["GET /jobs"]')
 REDEPLOYED = {
     "aws_api_gateway_deployment.this": ["create", "delete"],
     "aws_api_gateway_stage.this": ["update"],
