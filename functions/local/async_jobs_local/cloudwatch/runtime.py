@@ -131,8 +131,12 @@ class LocalCloudWatch:
         for description in cloudwatch.describe_alarms().get("MetricAlarms", []):
             if "MetricName" not in description:
                 continue  # metric math alarms are not evaluated locally
-            alarm = Alarm.from_description(description)
-            state = evaluate(alarm, self.store.datapoints(alarm.key), now, alarm.period * self.time_scale)
+            try:
+                alarm = Alarm.from_description(description)
+                state = evaluate(alarm, self.store.datapoints(alarm.key), now, alarm.period * self.time_scale)
+            except (KeyError, ValueError) as exc:  # one alarm not evaluable locally must not stop the others
+                log.warning("alarm %s not evaluated: %s", description.get("AlarmName"), exc)
+                continue
             if state == alarm.state:
                 continue
             reason = f"{alarm.statistic} of {alarm.metric_name} {alarm.comparison} {alarm.threshold} (local)"
