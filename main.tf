@@ -205,6 +205,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "state" {
     }
   }
 
+  # A job's GET /jobs index entry expires with the job (a listing skips an entry whose job is
+  # gone, but would still read it).
+  rule {
+    id     = "expire-job-index"
+    status = "Enabled"
+
+    filter {
+      prefix = "index/"
+    }
+
+    expiration {
+      days = var.job_expiration_days
+    }
+  }
+
   rule {
     id     = "expire-idempotency-keys"
     status = "Enabled"

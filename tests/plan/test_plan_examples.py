@@ -103,6 +103,7 @@ def check_storage(plan: PlanSummary, sse: str | None, expiry_days: int, noncurre
     rules = {r["id"]: r for r in plan.values["aws_s3_bucket_lifecycle_configuration.state"]["rule"]}
     assert set(rules) == {
         "expire-jobs",
+        "expire-job-index",
         "expire-idempotency-keys",
         "expire-noncurrent-versions",
         "abort-incomplete-multipart-uploads",
@@ -110,6 +111,8 @@ def check_storage(plan: PlanSummary, sse: str | None, expiry_days: int, noncurre
     assert all(r["status"] == "Enabled" for r in rules.values())
     assert rules["expire-jobs"]["filter"][0]["prefix"] == "jobs/"
     assert rules["expire-jobs"]["expiration"][0]["days"] == expiry_days
+    assert rules["expire-job-index"]["filter"][0]["prefix"] == "index/"
+    assert rules["expire-job-index"]["expiration"][0]["days"] == expiry_days
     assert rules["expire-idempotency-keys"]["filter"][0]["prefix"] == "idempotency/"
     assert rules["expire-noncurrent-versions"]["noncurrent_version_expiration"][0]["noncurrent_days"] == (
         noncurrent_days
