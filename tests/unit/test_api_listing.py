@@ -93,3 +93,14 @@ def test_invalid_query_is_a_400_problem(aws: Aws, api: Api, params: dict[str, st
     reply = list_jobs(api, params)
     assert_problem(reply, 400)
     assert reply.body["errors"][0]["parameter"] == next(iter(params))
+
+
+def test_an_entry_of_another_moment_is_not_listed(aws: Aws, api: Api) -> None:
+    # GIVEN a second index entry of the caller's job at another moment (a submit that took over a
+    # stale idempotent claim writes one before it learns the job exists)
+    job_id = api.submit_json({"records": records(1)}).body["job_id"]
+    [key] = [k for k in aws.keys("index/") if k.endswith(f"{job_id}.json")]
+    prefix, name = key.rsplit("/", 1)
+    aws.put_json(f"{prefix}/{int(name[:13]) - 5:013d}{name[13:]}", {})
+    # THEN the job is listed once
+    assert [i["job_id"] for i in list_jobs(api).body["items"]] == [job_id]
