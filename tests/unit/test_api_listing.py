@@ -64,6 +64,14 @@ def test_status_and_time_filters(aws: Aws, api: Api, worker: Worker) -> None:
     assert [i["job_id"] for i in before] == [done["job_id"]]
 
 
+def test_time_bounds_far_outside_the_key_range(aws: Aws, api: Api) -> None:
+    job_id = api.submit_json({"records": records(1)}).body["job_id"]
+    wide = {"created_after": "0001-01-01T00:00:00Z", "created_before": "9999-12-31T23:59:59Z"}
+    assert [i["job_id"] for i in list_jobs(api, wide).body["items"]] == [job_id]
+    for empty in ({"created_after": "9999-12-31T23:59:59Z"}, {"created_before": "0001-01-01T00:00:00Z"}):
+        assert list_jobs(api, empty).body == {"items": [], "next": None}
+
+
 def test_an_index_entry_of_another_owner_is_not_listed(aws: Aws, api: Api) -> None:
     # GIVEN the caller's index prefix holding an entry of a job owned by someone else
     theirs = api.submit_json({"records": records(1)}, caller=BOB).body["job_id"]

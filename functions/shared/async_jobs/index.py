@@ -28,7 +28,8 @@ def owner_prefix(owner: str | None) -> str:
 
 
 def inverted(moment: datetime) -> int:
-    return MAX_MS - int(moment.timestamp() * 1000)
+    # Clamped: a filter bound before 1970 or after 2286 still sorts as 13 digits.
+    return min(MAX_MS, max(0, MAX_MS - int(moment.timestamp() * 1000)))
 
 
 def entry_name(state: dict[str, Any]) -> str:
