@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from async_jobs_local import JobsClient, LocalDeployment
@@ -81,6 +83,36 @@ def test_another_callers_job_is_not_found(stack: LocalDeployment) -> None:
     assert bob.cancel(job_id).status == 404
     assert alice.get(job_id).status == 200
     assert wait_terminal(alice, job_id)["status"] == "succeeded"
+
+
+def list_all(client: JobsClient, limit: int) -> tuple[list[str], int]:
+    """Every job GET /jobs lists for the client, following `next`; and the pages it took."""
+    seen: list[str] = []
+    url: str | None = f"/jobs?limit={limit}"
+    pages = 0
+    while url:
+        reply = client.request("GET", url)
+        assert reply.status == 200, reply.body
+        page = reply.json()
+        assert len(page["items"]) <= limit
+        seen += [item["job_id"] for item in page["items"]]
+        url, pages = page["next"], pages + 1
+    return seen, pages
+
+
+def test_each_caller_lists_only_their_own_jobs_newest_first(stack: LocalDeployment) -> None:
+    # GIVEN two callers new to the API, one with three jobs, the other with two
+    names = uuid.uuid4().hex
+    carol, dave = caller(stack, f"carol-{names}"), caller(stack, f"dave-{names}")
+    carols = [carol.submit([valid(i)]).json()["job_id"] for i in range(3)]
+    daves = {dave.submit([valid(i)]).json()["job_id"] for i in range(2)}
+    # WHEN each pages through GET /jobs two at a time
+    # THEN each sees their own jobs once, newest first, and none of the other's
+    assert list_all(carol, 2) == (carols[::-1], 2)
+    seen, _ = list_all(dave, 2)
+    assert set(seen) == daves and len(seen) == 2
+    # AND a cursor is checked, not trusted
+    assert carol.request("GET", "/jobs?cursor=aW5kZXgv").status == 400
 
 
 def test_destroy_leaves_nothing_behind(stack: LocalDeployment) -> None:
