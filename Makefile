@@ -95,8 +95,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 RELEASE := dist/async-jobs-$(VERSION).tar.gz
 
 .PHONY: dist
-dist: build ## Write dist/async-jobs-<version>.tar.gz: module source + built zips
+dist: build ## Write dist/async-jobs-<version>.tar.gz (module source + built zips) and the client's wheel
 	@$(PY) functions/release.py --output $(RELEASE)
+	@$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist .
 
 ##### Checks
 
