@@ -5,8 +5,10 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import os
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,6 +18,7 @@ from botocore.exceptions import ClientError
 from async_jobs_local import JobsClient, LocalDeployment
 from async_jobs_local.moto_patches.iam import DENIALS
 
+from .cli_run import run_cli
 from .conftest import assert_nothing_left, queue_depth, s3_keys, s3_lines, wait_for, wait_terminal
 
 pytestmark = pytest.mark.slow
@@ -421,6 +424,37 @@ def test_without_authorization_every_job_is_listed_under_the_shared_index(
     assert first.headers["link"] == f'<{first.json()["next"]}>; rel="next"'
     entries = s3_keys(stack, "index/_/")
     assert all(any(k.endswith(f"-{j}.json") for k in entries) for j in jobs)
+
+
+def test_cli_submits_a_large_ndjson_file_through_an_upload_and_waits_for_success(
+    stack: LocalDeployment, tmp_path: Path
+) -> None:
+    # GIVEN an NDJSON file far above the inline limit (ASYNC_JOBS_E2E_UPLOAD_MB, 20 by default)
+    megabytes = int(os.environ.get("ASYNC_JOBS_E2E_UPLOAD_MB", "20"))
+    count = min(1_000 * megabytes, 100_000)  # the module's default max_records_per_job
+    pad = "p" * (megabytes * 1_000_000 // count - 60)
+    source = tmp_path / "big.ndjson"
+    with source.open("w") as out:
+        for index in range(count):
+            out.write(
+                json.dumps({"id": f"r{index:07d}", "email": f"u{index}@example.com", "pad": pad}) + "\n"
+            )
+    size = source.stat().st_size
+    # WHEN the CLI submits it and waits (URL from the environment, the stack takes no authorization)
+    env = {**os.environ, "ASYNC_JOBS_URL": stack.url}
+    run = run_cli("--auth", "none", "submit", str(source), "--wait", "--interval", "0.5", env=env)
+    # THEN it went by upload, the job succeeded with every record, and the file was streamed
+    assert run.code == 0, run.err
+    assert f"uploading {size:,} bytes" in run.err
+    job = json.loads(run.out)
+    assert job["status"] == "succeeded"
+    assert job["total_records"] == job["succeeded_records"] == count
+    # the figures (streaming itself is asserted in tests/unit/test_client.py, where a file read
+    # whole stands out of the noise of a short-lived process)
+    baseline = run_cli("--auth", "none", "status", job["job_id"], env=env)
+    assert baseline.code == 0, baseline.err
+    print(f"\nCLI upload of {size / 1e6:.0f} MB, {count:,} records: {run.seconds:.1f}s, ", end="")
+    print(f"peak RSS {run.peak_rss_mib:.0f} MiB (status call: {baseline.peak_rss_mib:.0f} MiB)")
 
 
 def test_destroy_leaves_nothing_behind(stack: LocalDeployment) -> None:

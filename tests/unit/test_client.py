@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -279,3 +280,26 @@ def test_content_type_by_extension_then_sniffing(tmp_path: Path, name: str, text
     path = tmp_path / name
     path.write_text(text)
     assert detect_content_type(path) == expected
+
+
+@pytest.mark.slow
+def test_an_upload_is_streamed_not_read_whole(stub: Stub, tmp_path: Path) -> None:
+    # GIVEN a 64 MB NDJSON file WHEN the installed CLI uploads it THEN its peak memory stays
+    # within half the file's size of a call that uploads nothing (read whole, it adds the size)
+    from tests.e2e.cli_run import run_cli
+
+    source = tmp_path / "big.ndjson"
+    line = json.dumps({"pad": "z" * 1000}).encode() + b"\n"
+    with source.open("wb") as out:
+        for _ in range(64_000_000 // len(line)):
+            out.write(line)
+    slot = {"job_id": JOB_ID, "upload": {"url": stub.url + "/put", "method": "PUT", "headers": {}}}
+    stub.answer("POST", "/v1/jobs/uploads", 201, slot)
+    stub.answer("PUT", "/v1/put", 200)
+    stub.answer("GET", f"/v1/jobs/{JOB_ID}", 200, job("queued"))
+    env = {**os.environ, "ASYNC_JOBS_URL": stub.url}
+    upload = run_cli("--auth", "none", "submit", str(source), env=env)
+    baseline = run_cli("--auth", "none", "status", JOB_ID, env=env)
+    assert (upload.code, baseline.code) == (0, 0), upload.err + baseline.err
+    assert len(stub.seen[1].body) == source.stat().st_size
+    assert upload.peak_rss_mib < baseline.peak_rss_mib + 32, (upload.peak_rss_mib, baseline.peak_rss_mib)
