@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from botocore.credentials import Credentials
+
+from async_jobs_client import ApiError, InputFile, JobsApi
+from async_jobs_client.api import SigV4
+from async_jobs_client.cli import DEFAULT_MAX_INLINE_BYTES
 
 from .client import JobsClient
 from .deployment import LocalDeployment
@@ -38,6 +46,23 @@ def client_for(stack: LocalDeployment, identity: str = "demo") -> JobsClient:
     if auth in ("JWT", "COGNITO"):
         return JobsClient(stack.url, bearer=unsigned_jwt({"sub": identity, "token_use": "id"}))
     return JobsClient(stack.url)
+
+
+def api_for(stack: LocalDeployment, identity: str = "demo") -> JobsApi:
+    """The shipped client of the stack's API, with credentials its authorization accepts."""
+    legacy = client_for(stack, identity)
+    sigv4 = None
+    if legacy.access_key:
+        sigv4 = SigV4("us-east-1", credentials=Credentials(legacy.access_key, "local-demo-secret"))
+    return JobsApi(stack.url, sigv4=sigv4, token=legacy.bearer, api_key=legacy.api_key)
+
+
+def write_input(records: list[dict[str, Any]], metadata: dict[str, Any]) -> Path:
+    """The demo's records as the JSON file a user would submit."""
+    handle, name = tempfile.mkstemp(suffix=".json")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        json.dump({"records": records, "metadata": metadata}, out)
+    return Path(name)
 
 
 def demo_records(count: int) -> list[dict[str, Any]]:
@@ -119,30 +144,31 @@ def run_demo(
         )
         for name, error in stack.init_errors.items():
             print(f"  ERROR: {name} cannot start: {error}", file=sys.stderr, flush=True)
-        client = client_for(stack)
+        # Submit and poll with the shipped client (async_jobs_client), as a user of the API would.
+        api = api_for(stack)
+        source = write_input(demo_records(records), {"source": "async_jobs_local demo"})
         t = time.monotonic()
-        response = client.submit(demo_records(records), metadata={"source": "async_jobs_local demo"})
-        timings["POST /jobs"] = time.monotonic() - t
-        if response.status != 202:
-            print(f"  submit failed: HTTP {response.status} {response.body[:500]!r}", file=sys.stderr)
+        try:
+            job = api.submit_file(InputFile.open(source), max_inline_bytes=DEFAULT_MAX_INLINE_BYTES)
+        except ApiError as error:
+            print(f"  submit failed: {error}", file=sys.stderr)
             return 1
-        job = response.json()
+        finally:
+            source.unlink()
+        timings["POST /jobs"] = time.monotonic() - t
         job_id = job["job_id"]
         print(
-            f"  POST /jobs -> 202 in {timings['POST /jobs'] * 1000:.0f} ms, job {job_id}\n"
-            f"  Location: {response.headers.get('location')}",
+            f"  POST /jobs -> {job['status']} in {timings['POST /jobs'] * 1000:.0f} ms, job {job_id}",
             flush=True,
         )
         progress = Progress(out)
         t = time.monotonic()
-        while time.monotonic() - t < DEADLINE_SECONDS:
-            polled = client.get(job_id)
-            if polled.status == 200:
-                job = polled.json()
-                progress.show(job, time.monotonic() - t)
-                if job.get("status") in TERMINAL:
-                    break
-            time.sleep(POLL_SECONDS)
+        job = api.wait(
+            job_id,
+            timeout=DEADLINE_SECONDS,
+            interval=POLL_SECONDS,
+            on_poll=lambda polled: progress.show(polled, time.monotonic() - t),
+        ) or api.status(job_id)
         progress.done()
         timings["processing (submit -> terminal status)"] = time.monotonic() - t + timings["POST /jobs"]
         print("\nfinal job resource:")
