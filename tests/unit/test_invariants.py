@@ -272,13 +272,15 @@ def test_submit_aws_calls_constant(api: Api) -> None:
     keyed_small = _count_calls(api, 10, {"Idempotency-Key": "a"})
     keyed_large = _count_calls(api, 10_000, {"Idempotency-Key": "b"})
     # THEN the AWS calls are the same few, whatever the size
-    assert small == large == ["PutObject", "PutObject", "SendMessage"]
-    # (key lookup, claim, input, state, split, commit)
+    # (input, index entry, state, split)
+    assert small == large == ["PutObject", "PutObject", "PutObject", "SendMessage"]
+    # (key lookup, claim, input, index entry, state, split, commit)
     assert (
         keyed_small
         == keyed_large
         == [
             "GetObject",
+            "PutObject",
             "PutObject",
             "PutObject",
             "PutObject",
