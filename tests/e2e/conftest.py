@@ -53,8 +53,9 @@ def complete_stack() -> Iterator[LocalDeployment]:
 
 
 # The local example with the worker under injected faults (async_jobs_local.faults) and chunks
-# small enough that every job of more than 250 records has several. One stack for the package:
-# the fault test and the API fuzzing (which the worker's faults do not touch) share its apply.
+# small enough that every job of more than 250 records has several. One stack per module: moto's
+# backends are global to the test process, so a stack that outlived its module would share them
+# with the next module's stack (same names) and be wiped by that stack's teardown.
 FAULT_CHUNK_SIZE = 250
 # A message goes to the DLQ on its 5th receive (max_receive_count); each fault costs at most one
 # receive, so at these rates no message of a run comes near it.
@@ -69,7 +70,7 @@ FAULT_PLAN = FaultPlan(
 )
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def faulty_stack() -> Iterator[LocalDeployment]:
     yield from start_stack("local", variables={"chunk_size": FAULT_CHUNK_SIZE}, faults=FAULT_PLAN)
 

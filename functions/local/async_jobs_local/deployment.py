@@ -42,6 +42,11 @@ KEEP_RUNS = 5
 API_THROTTLE_WAIT = 10.0  # seconds a request waits for a free environment before 429
 
 
+# The work directories of the deployments started and not yet stopped in this process.
+_LIVE: set[str] = set()
+_LIVE_LOCK = threading.Lock()
+
+
 class DeploymentError(RuntimeError):
     pass
 
@@ -245,6 +250,15 @@ class LocalDeployment:
     def start(self) -> LocalDeployment:
         if self._started:
             return self
+        with _LIVE_LOCK:
+            # moto's backends are global to the process: a second deployment here would share
+            # (and, at its stop, reset) the first one's AWS resources.
+            if _LIVE:
+                raise DeploymentError(
+                    f"another local deployment is running in this process ({next(iter(_LIVE))}); "
+                    "stop it first, or run this one in another process"
+                )
+            _LIVE.add(str(self.work_dir))
         self._started = True
         try:
             self._start()
@@ -280,6 +294,8 @@ class LocalDeployment:
             self._moto = None
         self._exit.close()
         self._started = False
+        with _LIVE_LOCK:
+            _LIVE.discard(str(self.work_dir))
 
     @contextmanager
     def iam_suspended(self) -> Iterator[None]:
