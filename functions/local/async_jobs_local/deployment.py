@@ -436,8 +436,10 @@ class LocalDeployment:
             self.iam.on()
         self._load_functions()
         self._start_api()
-        self._start_event_source()
+        # CloudWatch first: its SQS operation counts must see the pollers' very first receives
+        # (a receive already waiting when the counting starts would go uncounted).
         self._start_cloudwatch()
+        self._start_event_source()
         self.timings["runtime"] = time.monotonic() - started
 
     def _log_denials(self) -> None:
