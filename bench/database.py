@@ -1,6 +1,6 @@
 """What the pattern protects a database from: ``python -m bench.database [--records N] [--out FILE]``.
 
-One real PostgreSQL (tests/postgres_server.py: TLS, max_connections 20, like a small RDS
+One real PostgreSQL (async_jobs_local/postgres.py: TLS, max_connections 20, like a small RDS
 instance shared with other applications) takes the same records two ways:
 
 - ``sync``: 50 concurrent clients, each a synchronous bulk request that opens its own
@@ -30,7 +30,7 @@ import psycopg
 
 from async_jobs.config import PostgresConfig
 from async_jobs.sinks.postgres import PostgresSink
-from tests.postgres_server import DATABASE, USER, PostgresServer, start_server
+from async_jobs_local.postgres import DATABASE, USER, PostgresServer, start_server
 
 CLIENTS = 50
 WORKERS = 4

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.postgres_server import PostgresServer, start_server
+from async_jobs_local.postgres import PostgresServer, start_server
 
 
 @pytest.fixture(scope="session")

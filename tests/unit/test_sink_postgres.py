@@ -1,4 +1,4 @@
-"""The postgres sink against a real PostgreSQL server (tests/postgres_server.py): TLS, COPY + upsert."""
+"""The postgres sink against a real PostgreSQL server (async_jobs_local/postgres.py): TLS, COPY + upsert."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pytest
 from async_jobs.config import ConfigError, PostgresConfig, WorkerConfig
 from async_jobs.sinks.base import SinkError
 from async_jobs.sinks.postgres import PostgresSink, connection_settings
-from tests.postgres_server import DATABASE, PASSWORD, USER, PostgresServer
+from async_jobs_local.postgres import DATABASE, PASSWORD, USER, PostgresServer
 
 from .conftest import ROOT, Api, Aws, Worker, load_handler
 from .test_invariants import submit

@@ -20,7 +20,7 @@ from async_jobs.config import RedshiftConfig
 from async_jobs.sinks.base import load_statements, qualified_table, staged_ndjson
 from async_jobs.sinks.redshift import RedshiftSink
 from async_jobs.store import JobStore, Keys
-from tests.postgres_server import PostgresServer
+from async_jobs_local.postgres import PostgresServer
 
 from .conftest import BUCKET, Aws
 

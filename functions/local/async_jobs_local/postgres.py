@@ -1,10 +1,14 @@
-"""A throwaway PostgreSQL server for the sink tests: initdb, TLS only, password auth, a free port.
+"""A throwaway PostgreSQL server: initdb, TLS only, password auth, a free port.
+
+The database of the sink tests, of the local stack's RDS instances (``LocalDeployment(postgres=...)``
+answers an RDS endpoint with it) and of the database benchmark.
 
 PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user the Debian
 package creates (`.ci/run` installs the package when `initdb` is missing). Connections must use
 TLS (`hostssl` only) with SCRAM passwords, as RDS with `rds.force_ssl` does, so the sink's
 default `sslmode=require` is what the tests exercise; the certificate is self-signed for
-127.0.0.1 and doubles as the root certificate for `verify-full`.
+127.0.0.1 (and any ``dns_names``, e.g. the RDS endpoints it stands for) and doubles as the root
+certificate for `verify-full`.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-PASSWORD = "sink-test-password"  # noqa: S105 - a throwaway local server
+PASSWORD = "local-superuser-password"  # noqa: S105 - a throwaway local server
 USER = "async_jobs"
 DATABASE = "sinks"
 
@@ -72,11 +76,12 @@ class PostgresServer:
             cmd = ["runuser", "-u", self.run_as, "--", *cmd]
         subprocess.run(cmd, check=True, capture_output=True, timeout=120)
 
-    def start(self, max_connections: int = 20) -> None:
+    def start(self, max_connections: int = 20, dns_names: tuple[str, ...] = ()) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        names = ",".join(["IP:127.0.0.1", *(f"DNS:{name}" for name in dns_names)])
         subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-subj", "/CN=127.0.0.1", "-addext", f"subjectAltName={names}",
              "-keyout", str(self.root / "server.key"), "-out", self.certificate],
             check=True, capture_output=True,
         )  # fmt: skip
@@ -102,13 +107,15 @@ class PostgresServer:
             "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n"
         )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "start")
-        self._run_sql(f"CREATE DATABASE {DATABASE}")
+        self.execute(f"CREATE DATABASE {DATABASE}", dbname="postgres")
 
-    def _run_sql(self, sql: str) -> None:
+    def execute(self, *statements: str, dbname: str = DATABASE) -> None:
+        """Run statements as the server's superuser (the database owner's set-up)."""
         import psycopg  # noqa: PLC0415
 
-        with psycopg.connect(**self.settings(dbname="postgres"), autocommit=True) as conn:  # type: ignore[arg-type]
-            conn.execute(sql)
+        with psycopg.connect(**self.settings(dbname=dbname), autocommit=True) as conn:  # type: ignore[arg-type]
+            for statement in statements:
+                conn.execute(statement)  # type: ignore[arg-type]
 
     def stop(self) -> None:
         try:
@@ -117,7 +124,7 @@ class PostgresServer:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_server(max_connections: int = 20) -> PostgresServer | None:
+def start_server(max_connections: int = 20, dns_names: tuple[str, ...] = ()) -> PostgresServer | None:
     """A running server, or None when PostgreSQL is not installed on this machine."""
     binaries = bin_dir()
     if binaries is None:
@@ -130,7 +137,7 @@ def start_server(max_connections: int = 20) -> PostgresServer | None:
     deadline = time.monotonic() + 5
     while True:
         try:
-            server.start(max_connections)
+            server.start(max_connections, dns_names)
             return server
         except subprocess.CalledProcessError:
             # the port may have been taken between choosing and binding it
