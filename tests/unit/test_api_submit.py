@@ -212,7 +212,7 @@ def test_replay_never_answers_for_a_job_the_first_request_takes_back(api: Api, a
     send_split = queue.send_split
     replies = []
 
-    def failing_send(job_id: str) -> None:
+    def failing_send(job_id: str, *, owner: str | None) -> None:
         replies.append(api.submit_json({"records": records(2)}, {"Idempotency-Key": "race"}))
         raise ConnectionError("queue unavailable")
 

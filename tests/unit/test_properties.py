@@ -43,11 +43,11 @@ class ListQueue:
     pending: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def send_split(self, job_id: str, part: int | None = None) -> None:
+    def send_split(self, job_id: str, *, owner: str | None, part: int | None = None) -> None:
         with self.lock:
             self.pending.append({"kind": "split", "job_id": job_id})
 
-    def send_chunks(self, job_id: str, messages: Sequence[dict[str, Any]]) -> None:
+    def send_chunks(self, job_id: str, messages: Sequence[dict[str, Any]], *, owner: str | None) -> None:
         with self.lock:
             self.pending.extend(messages)
 

@@ -163,7 +163,7 @@ def test_a_retry_whose_message_cannot_be_sent_leaves_the_job_as_it_was(
     before = aws.state(job_id)
     from async_jobs.messaging import JobQueue
 
-    def refused(self: JobQueue, job_id: str, attempt: int) -> None:
+    def refused(self: JobQueue, job_id: str, attempt: int, *, owner: str | None) -> None:
         raise ConnectionError("queue unavailable")
 
     monkeypatch.setattr(JobQueue, "send_retry", refused)

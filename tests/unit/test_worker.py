@@ -245,8 +245,8 @@ def test_fifo_queue_messages_carry_group_and_dedup_ids(monkeypatch: pytest.Monke
 
     queue = JobQueue(Fake(), "url", fifo=True)
     # WHEN split and chunk messages are sent
-    queue.send_split("j")
-    queue.send_chunks("j", [{"chunk": 0}, {"chunk": 1}])
+    queue.send_split("j", owner="arn:aws:iam::123456789012:user/alice")
+    queue.send_chunks("j", [{"chunk": 0}, {"chunk": 1}], owner="arn:aws:iam::123456789012:user/alice")
     # THEN every message is grouped by job and deduplicated by kind and chunk
     assert [(m["MessageGroupId"], m["MessageDeduplicationId"]) for m in sent] == [
         ("j", "j:split:"),
@@ -268,6 +268,8 @@ def test_send_message_batch_retries_failed_entries() -> None:
             return {"Failed": failed}
 
     # WHEN 12 chunk messages are sent
-    JobQueue(Flaky(), "url", sleep=lambda _: None).send_chunks("j", [{"chunk": i} for i in range(12)])
+    JobQueue(Flaky(), "url", sleep=lambda _: None).send_chunks(
+        "j", [{"chunk": i} for i in range(12)], owner=None
+    )
     # THEN batches of 10, the failed entry retried alone
     assert calls == [[str(i) for i in range(10)], ["3"], ["0", "1"]]

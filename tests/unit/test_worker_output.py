@@ -43,9 +43,9 @@ def test_a_split_dispatches_in_slices_with_follow_up_messages(
     sent: list[int] = []
     send_chunks = engine.queue.send_chunks
 
-    def spy(job: str, messages: list) -> None:
+    def spy(job: str, messages: list, *, owner: str | None) -> None:
         sent.append(len(messages))
-        send_chunks(job, messages)
+        send_chunks(job, messages, owner=owner)
 
     engine.queue.send_chunks = spy
     # WHEN every message is delivered twice

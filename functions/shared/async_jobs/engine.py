@@ -210,16 +210,17 @@ class Engine:
         # are then counted as skipped, so the job's counts still add up to its total.
         if plan is None:
             plan = self._read_plan(job_id)
-        self._dispatch(job_id, plan, int(state.get("dispatched_through") or 0))
+        self._dispatch(job_id, state.get("owner"), plan, int(state.get("dispatched_through") or 0))
 
-    def _dispatch(self, job_id: str, plan: Plan, start: int) -> None:
+    def _dispatch(self, job_id: str, owner: str | None, plan: Plan, start: int) -> None:
         """Send one slice of the chunk messages and record how far dispatch got.
 
         A split message sends at most `dispatch_slice` chunks and queues a follow-up split for
         the rest, so no delivery's work grows with the input (20,000 chunks are 2,000
         SendMessageBatch calls). A slice sent twice is harmless: chunks count once."""
         end = min(start + self.settings.dispatch_slice, len(plan.chunks))
-        self.queue.send_chunks(job_id, [chunk.message(job_id) for chunk in plan.chunks[start:end]])
+        messages = [chunk.message(job_id) for chunk in plan.chunks[start:end]]
+        self.queue.send_chunks(job_id, messages, owner=owner)
         last = end == len(plan.chunks)
 
         def dispatched(current: dict[str, Any]) -> bool:
@@ -237,7 +238,7 @@ class Engine:
                 raise DispatchNotRecorded(job_id) from exc
             raise
         if not last:
-            self.queue.send_split(job_id, part=end)
+            self.queue.send_split(job_id, owner=owner, part=end)
 
     def _redispatch(self, job_id: str, state: dict[str, Any]) -> None:
         """A retry: send the chunks it re-runs again, then clear the request. Sent twice (a
@@ -249,7 +250,7 @@ class Engine:
             chunk = self._planned_chunk(job_id, number)
             if chunk is not None:
                 messages.append(chunk.message(job_id))
-        self.queue.send_chunks(job_id, messages, attempt=attempt)
+        self.queue.send_chunks(job_id, messages, owner=state.get("owner"), attempt=attempt)
 
         def sent(current: dict[str, Any]) -> bool:
             if int(current.get("attempt") or 0) != attempt or not current.get("rerun"):

@@ -7,12 +7,12 @@ owner keeps the prefix a fixed-length, URL-safe name that reveals nothing of the
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import datetime
 from typing import Any
 
 from async_jobs import model
+from async_jobs.identity import owner_digest
 
 INDEX_PREFIX = "index/"
 # Under authorization NONE there is no owner: every job is listed under one shared prefix.
@@ -23,7 +23,7 @@ ENTRY = re.compile(r"^(\d{13})-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
 
 
 def owner_prefix(owner: str | None) -> str:
-    scope = SHARED_OWNER if owner is None else hashlib.sha256(owner.encode("utf-8")).hexdigest()
+    scope = SHARED_OWNER if owner is None else owner_digest(owner)
     return f"{INDEX_PREFIX}{scope}/"
 
 

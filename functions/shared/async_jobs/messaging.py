@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from async_jobs.identity import owner_digest
+
 BATCH = 10
 
 
@@ -20,6 +22,19 @@ def dedup_id(job_id: str, kind: str, chunk: int | None = None, attempt: int = 0)
     duplicates of the first run's within its five-minute deduplication window."""
     base = f"{job_id}:{kind}:{'' if chunk is None else chunk}"
     return f"{base}:a{attempt}" if attempt else base
+
+
+def fair_group(owner: str | None, job_id: str) -> str:
+    """The tenant of a job's messages on a standard queue (SQS fair queues): its caller.
+
+    When one caller builds a backlog, SQS delivers the other callers' messages first, so a
+    million-record job does not hold back another caller's small one. The caller appears as
+    sha256(owner), the scope of the job index, never as the principal itself. Without
+    authorization there is no caller to tell apart: each job is its own tenant.
+    """
+    if owner is None:
+        return job_id
+    return owner_digest(owner)
 
 
 class JobQueue:
@@ -38,36 +53,42 @@ class JobQueue:
         self.max_attempts = max_attempts
         self._sleep = sleep
 
-    def _fifo_fields(self, job_id: str, kind: str, chunk: int | None, attempt: int = 0) -> dict[str, str]:
+    def _group_fields(
+        self, job_id: str, owner: str | None, kind: str, chunk: int | None, attempt: int = 0
+    ) -> dict[str, str]:
+        # FIFO: the job is the group (its messages in order) and each message deduplicated;
+        # standard: the caller is the group, which makes the queue share itself fairly.
         if not self.fifo:
-            return {}
+            return {"MessageGroupId": fair_group(owner, job_id)}
         return {"MessageGroupId": job_id, "MessageDeduplicationId": dedup_id(job_id, kind, chunk, attempt)}
 
-    def send_retry(self, job_id: str, attempt: int) -> None:
+    def send_retry(self, job_id: str, attempt: int, *, owner: str | None) -> None:
         """A split message for a retry: the worker sends the chunks the retry re-runs."""
         self.sqs.send_message(
             QueueUrl=self.queue_url,
             MessageBody=json.dumps({"kind": "split", "job_id": job_id}),
-            **self._fifo_fields(job_id, "retry", None, attempt),
+            **self._group_fields(job_id, owner, "retry", None, attempt),
         )
 
-    def send_split(self, job_id: str, part: int | None = None) -> None:
+    def send_split(self, job_id: str, *, owner: str | None, part: int | None = None) -> None:
         """The split message; `part` (the first chunk still to dispatch) marks a follow-up, which
         a FIFO queue must not take for a duplicate of the first split."""
         self.sqs.send_message(
             QueueUrl=self.queue_url,
             MessageBody=json.dumps({"kind": "split", "job_id": job_id}),
-            **self._fifo_fields(job_id, "split", part),
+            **self._group_fields(job_id, owner, "split", part),
         )
 
-    def send_chunks(self, job_id: str, messages: Sequence[dict[str, Any]], attempt: int = 0) -> None:
+    def send_chunks(
+        self, job_id: str, messages: Sequence[dict[str, Any]], *, owner: str | None, attempt: int = 0
+    ) -> None:
         """SendMessageBatch ten at a time; entries that fail are retried with backoff."""
         for offset in range(0, len(messages), BATCH):
             entries = [
                 {
                     "Id": str(index),
                     "MessageBody": json.dumps(message),
-                    **self._fifo_fields(job_id, "chunk", int(message["chunk"]), attempt),
+                    **self._group_fields(job_id, owner, "chunk", int(message["chunk"]), attempt),
                 }
                 for index, message in enumerate(messages[offset : offset + BATCH])
             ]

@@ -67,7 +67,7 @@ class RetryService:
             raise _conflict(model.retry_problem(state) or "The job changed meanwhile; read it and try again.")
         attempt = int(state["attempt"])
         try:
-            self.queue.send_retry(job_id, attempt)
+            self.queue.send_retry(job_id, attempt, owner=state.get("owner"))
         except Exception:
             self._undo(job_id, attempt, before)
             raise

@@ -231,12 +231,12 @@ class SubmitService:
             # A stale claim taken over: the state landed but the split may not have; a second
             # split message is harmless (the split is idempotent).
             found = self.store.get_state(job_id)
-            self.queue.send_split(job_id)
+            self.queue.send_split(job_id, owner=owner)
             if found and index.entry_key(found[0]) != entry:
                 self.store.delete(entry)  # the first request listed the job at its own moment
             return found[0] if found else state
         try:
-            self.queue.send_split(job_id)
+            self.queue.send_split(job_id, owner=owner)
         except Exception:
             # Not queued means not accepted: take the job back so nothing is left behind.
             self.store.delete(Keys.state(job_id), Keys.input(job_id), entry)

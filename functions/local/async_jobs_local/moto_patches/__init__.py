@@ -25,6 +25,7 @@ from .lambda_quota import PROFILE as ACCOUNT_CONCURRENCY
 from .lambda_quota import AccountConcurrency, account_concurrency_quota
 from .s3 import S3_WRITE_LOCK, atomic_conditional_writes, bucket_policy_conditions
 from .sqs import atomic_queue_operations, aws_shaped_queue_attributes, sqs_mappings_played_locally
+from .sqs_fair import fair_queues, fair_queues_suspended
 
 __all__ = [
     "ACCOUNT_CONCURRENCY",
@@ -38,6 +39,8 @@ __all__ = [
     "atomic_queue_operations",
     "aws_shaped_queue_attributes",
     "bucket_policy_conditions",
+    "fair_queues",
+    "fair_queues_suspended",
     "identity_policy_evaluation",
     "lambda_logging_config",
     "load_aws_managed_policies",
@@ -54,6 +57,7 @@ def local_patches() -> Iterator[None]:
         atomic_queue_operations(),
         sqs_mappings_played_locally(),
         aws_shaped_queue_attributes(),
+        fair_queues(),
         bucket_policy_conditions(),
         lambda_logging_config(),
         identity_policy_evaluation(),
