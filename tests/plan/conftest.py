@@ -18,6 +18,8 @@ import pytest
 import tftest
 from moto.server import ThreadedMotoServer
 
+from async_jobs_local.terraform import init_lock
+
 from .plan_support import PlanSummary, summarize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +68,8 @@ def terraform(
             data_dir = tmp_path_factory.mktemp(f"tf-{tfdir.name}")
             env = {**aws_env, "TF_DATA_DIR": str(data_dir)}
             tf = tftest.TerraformTest(str(tfdir), binary=shutil.which("terraform") or "terraform", env=env)
-            tf.setup(cleanup_on_exit=False, backend=False)
+            with init_lock(ROOT):  # parallel workers share the plugin cache and the lock file
+                tf.setup(cleanup_on_exit=False, backend=False)
             cache[tfdir] = tf
         return cache[tfdir]
 

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from moto.server import ThreadedMotoServer
 
+from async_jobs_local.terraform import init_lock
+
 from .conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -143,11 +145,13 @@ def _upgrade(tmp_path: Path, api_type: str, endpoint: str) -> Changes:
     state = tmp_path / "terraform.tfstate"
     old = _root(tmp_path / "old", _base_module(tmp_path / "base"), api_type, endpoint)
     old_data, new_data = tmp_path / "old-data", tmp_path / "new-data"
-    _terraform(old, old_data, "init", "-input=false", "-no-color")
+    with init_lock(ROOT):
+        _terraform(old, old_data, "init", "-input=false", "-no-color")
     _terraform(old, old_data, "apply", "-input=false", "-no-color", "-auto-approve", f"-state={state}")
 
     new = _root(tmp_path / "new", ROOT, api_type, endpoint)
-    _terraform(new, new_data, "init", "-input=false", "-no-color")
+    with init_lock(ROOT):
+        _terraform(new, new_data, "init", "-input=false", "-no-color")
     return _changes(new, new_data, state, tmp_path / "new.tfplan")
 
 

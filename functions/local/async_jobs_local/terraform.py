@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,23 @@ FAKE_CREDENTIALS = {
 
 class TerraformError(RuntimeError):
     pass
+
+
+@contextmanager
+def init_lock(project_root: Path) -> Iterator[None]:
+    """Hold while ``terraform init`` runs: one init at a time per provider plugin cache.
+
+    Concurrent inits (parallel test workers, a test run beside `make local`) share the plugin
+    cache, which Terraform does not make safe for concurrent writers, and write the same
+    ``.terraform.lock.hcl`` next to an example. Plan, apply and destroy need no lock: each run
+    has its own TF_DATA_DIR and state.
+    """
+    cache = os.environ.get("TF_PLUGIN_CACHE_DIR")
+    lock_dir = Path(cache).parent if cache else project_root / ".terraform.d"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with (lock_dir / "init.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 class Terraform:
@@ -105,7 +124,8 @@ class Terraform:
         return result
 
     def init(self) -> None:
-        self.run("init", "-input=false", "-no-color", "-upgrade=false")
+        with init_lock(self.project_root or self.example_dir.parents[1]):
+            self.run("init", "-input=false", "-no-color", "-upgrade=false")
 
     def apply(self) -> None:
         self.run(
