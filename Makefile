@@ -105,18 +105,25 @@ dist: build ## Write dist/async-jobs-<version>.tar.gz (module source + built zip
 docs: ## Regenerate the README's inputs/outputs tables from variables.tf/outputs.tf
 	@$(PYTHON) functions/tfdocs.py
 
-.PHONY: lint
-lint: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp terraformrc ## ruff, mypy, terraform fmt/validate, checkov, docs
+# Three independent strands; `make -j lint` (as `make test` does) runs them side by side.
+.PHONY: lint lint-python lint-terraform lint-checkov
+lint: lint-python lint-terraform lint-checkov ## ruff, mypy, terraform fmt/validate, checkov, docs
+
+lint-python: $(VENV)/.stamp
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
 	@$(PYTHON) functions/tfdocs.py --check
+
+lint-terraform: terraformrc
 	@terraform fmt -check -recursive
 	@for dir in . $(EXAMPLES); do \
 	  echo "terraform validate $$dir"; \
 	  terraform -chdir=$$dir init -backend=false -input=false >/dev/null; \
 	  terraform -chdir=$$dir validate -no-color >/dev/null || terraform -chdir=$$dir validate; \
 	done
+
+lint-checkov: $(CHECKOV_VENV)/.stamp
 	@echo "checkov ."
 	@$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework terraform -d . \
 	  --skip-path examples --skip-path tests --skip-path bench --skip-path .terraform.d
@@ -135,9 +142,16 @@ plan: $(VENV)/.stamp build terraformrc ## terraform plan tests of every example 
 e2e: $(VENV)/.stamp build terraformrc ## terraform apply + local runtime end-to-end tests
 	@$(PY) -m pytest tests/e2e
 
+# Test workers (pytest-xdist): each test module runs whole in one worker (--dist loadscope), so
+# a module's stack is applied once; the e2e modules mostly wait on Terraform and the local stack,
+# which is why more workers than cores pay off. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 3
+PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope)
+
 .PHONY: test
-test: lint build ## Everything CI runs: lint, then unit, plan and e2e tests and the benchmark smoke test
-	@$(PY) -m pytest tests/unit tests/plan tests/e2e bench/tests
+test: ## Everything CI runs: lint, then unit, plan and e2e tests and the benchmark smoke test
+	@$(MAKE) -j 4 lint build terraformrc
+	@$(PY) -m pytest $(PYTEST_PARALLEL) tests/unit tests/plan tests/e2e bench/tests
 
 ##### Benchmarks
 
