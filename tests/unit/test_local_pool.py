@@ -17,6 +17,7 @@ class FakeSandbox:
     """Stands in for a child process: records its credentials, holds each invocation until released."""
 
     def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
         credentials = spec.credentials() if spec.credentials else None
         self.credentials_expire_at = credentials.expiration if credentials else float("inf")
         self.access_key = credentials.access_key_id if credentials else None
@@ -48,12 +49,14 @@ class Clock:
         return self.now
 
 
-def spec(credentials: Any = None, timeout: float = 10.0) -> FunctionSpec:
+def spec(
+    credentials: Any = None, timeout: float = 10.0, environment: dict[str, str] | None = None
+) -> FunctionSpec:
     return FunctionSpec(
         name="fn",
         handler="fn.handler",
         code_dir=Path("."),
-        environment={},
+        environment=environment or {},
         timeout=timeout,
         credentials=credentials,
     )
@@ -124,3 +127,32 @@ def test_environment_with_valid_credentials_is_reused() -> None:
     clock.now += 3000
     pool.invoke({})
     assert len(calls) == 1
+
+
+def test_a_new_configuration_serves_every_invocation_after_the_update() -> None:
+    # GIVEN two warm environments, one of them busy with an invocation
+    sandboxes: list[FakeSandbox] = []
+
+    def factory(spec: FunctionSpec) -> FakeSandbox:
+        sandboxes.append(FakeSandbox(spec))
+        return sandboxes[-1]
+
+    pool = FunctionPool(spec(environment={"TABLE": "a"}), max_size=3, sandbox_factory=factory)
+    pool.warm(2)
+    hold = threading.Event()
+    busy = threading.Thread(target=pool.invoke, args=({"hold": hold},))
+    busy.start()
+    deadline = time.monotonic() + 5
+    while len(pool._idle) > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # WHEN the function's configuration changes (UpdateFunctionConfiguration)
+    pool.reconfigure(spec(environment={"TABLE": "b"}))
+    # THEN the idle environment is retired at once, the busy one finishes and is retired after
+    assert [s.closed for s in sandboxes] == [False, True] or [s.closed for s in sandboxes] == [True, False]
+    hold.set()
+    busy.join()
+    assert not any(s.alive for s in sandboxes) and pool.size == 0
+    # and the next invocations run in environments started with the new configuration only
+    pool.invoke({})
+    pool.invoke({})
+    assert len(sandboxes) == 3 and sandboxes[2].spec.environment == {"TABLE": "b"} and pool.size == 1

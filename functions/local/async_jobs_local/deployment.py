@@ -28,6 +28,7 @@ from .esm import SqsEventSource, dead_letter_source
 from .faults import FaultPlan, Faults
 from .instrumentation import Instruments
 from .local_functions import LocalFunction, package_for
+from .moto_patches.lambda_ import on_configuration_update
 from .outputs import complete_outputs, region_of
 from .packages import build_packages
 from .pool import DEFAULT_CONCURRENCY, FunctionPool
@@ -376,6 +377,8 @@ class LocalDeployment:
         pool = self.pools.get(function_name)
         if pool is None:
             raise DeploymentError(f"no local function {function_name}")
+        if function_name in self._reconfigured:
+            self._reconfigure(function_name)
         if self.cloudwatch is not None:
             return self.cloudwatch.observe_invocation(function_name, lambda: pool.invoke(event))
         return pool.invoke(event)
@@ -458,10 +461,12 @@ class LocalDeployment:
             "AWS_ENDPOINT_URL": self.endpoint_url,
         }
 
-    def _spec(self, function_name: str) -> FunctionSpec:
+    def _spec(self, function_name: str, package: Path | None = None) -> FunctionSpec:
+        """The deployed configuration of ``function_name``; its code from ``package`` (by default
+        the package its handler's module names)."""
         config = self.client("lambda").get_function_configuration(FunctionName=function_name)
         handler = config["Handler"]
-        package = self.packages_dir / handler.split(".")[0]
+        package = package or self.packages_dir / handler.split(".")[0]
         if not package.is_dir():
             raise DeploymentError(
                 f"{function_name}: handler {handler} matches no package in {self.packages_dir}"
@@ -492,7 +497,24 @@ class LocalDeployment:
         value = reserved.get("ReservedConcurrentExecutions")
         return int(value) if value is not None else DEFAULT_CONCURRENCY
 
+    def _reconfigure(self, function_name: str) -> None:
+        """Run ``function_name`` with its configuration as updated (environment, handler, role, timeout,
+        memory): Lambda's next invocations start new environments with it. The code stays the one
+        deployed, so a handler naming a module it lacks fails at init, as on AWS."""
+        self._reconfigured.discard(function_name)
+        spec = self._spec(function_name, self.functions[function_name].code_dir)
+        self.functions[function_name] = spec
+        self.pools[function_name].reconfigure(spec)
+        log.info("%s: configuration updated; new environments start with it", function_name)
+
+    def _configuration_updated(self, function_name: str) -> None:
+        if function_name in self.functions and function_name in self.pools:
+            self._reconfigured.add(function_name)
+
     def _load_functions(self) -> None:
+        # functions whose configuration changed (UpdateFunctionConfiguration) since their spec was read
+        self._reconfigured: set[str] = set()
+        self._exit.callback(on_configuration_update(self._configuration_updated))
         names = set((self.outputs.get("api_routes") or {}).values())
         worker = self.outputs.get("worker_function_name")
         if worker:

@@ -6,7 +6,9 @@ account's unreserved pool). Beyond the limit an invocation waits up to ``throttl
 for an environment to come free, then fails with ``FunctionThrottled`` (Lambda's 429
 TooManyRequestsException); with ``throttle_wait=0`` it fails at once, as a synchronous Invoke does.
 An environment whose role credentials would expire before an invocation could end is retired
-and replaced by one with fresh credentials.
+and replaced by one with fresh credentials. After ``reconfigure`` (UpdateFunctionConfiguration)
+no environment of the old configuration takes another invocation: those in flight finish, and
+the next invocations start environments with the new one.
 """
 
 from __future__ import annotations
@@ -68,9 +70,21 @@ class FunctionPool:
         for sandbox in started:
             sandbox.wait_ready()
 
+    def reconfigure(self, spec: FunctionSpec) -> None:
+        """Start every environment from now on with ``spec``; retire the idle ones of the old spec."""
+        with self._lock:
+            self.spec = spec
+            retired, self._idle = self._idle, []
+            for sandbox in retired:
+                self._all.remove(sandbox)
+        for sandbox in retired:
+            sandbox.close()
+
     def _fresh(self, sandbox: Any) -> bool:
-        return bool(sandbox.alive) and sandbox.credentials_expire_at - self._clock() > (
-            self.spec.timeout + CREDENTIAL_MARGIN
+        return (
+            sandbox.spec is self.spec
+            and bool(sandbox.alive)
+            and sandbox.credentials_expire_at - self._clock() > (self.spec.timeout + CREDENTIAL_MARGIN)
         )
 
     def _acquire(self) -> Any:
@@ -113,7 +127,7 @@ class FunctionPool:
 
     def _release(self, sandbox: Any) -> None:
         with self._lock:
-            if sandbox.alive and not self._closed:
+            if sandbox.alive and not self._closed and sandbox.spec is self.spec:
                 self._idle.append(sandbox)
             else:
                 if sandbox in self._all:

@@ -1,4 +1,10 @@
-"""moto's Lambda, made to return what Terraform reads back."""
+"""moto's Lambda, made to return what Terraform reads back and to tell the local runtime of updates.
+
+UpdateFunctionConfiguration changes what AWS runs from the next invocation on (new execution
+environments with the new environment, handler, role, timeout or memory); moto only stores
+it. Listeners registered with ``on_configuration_update`` hear of each update, so the local
+runtime can start its next environments with the new configuration.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,14 @@ from typing import Any
 from moto.awslambda.models import LambdaFunction
 
 from ._patch import MotoPatch, Target
+
+_LISTENERS: list[Callable[[str], None]] = []
+
+
+def on_configuration_update(listener: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``listener(function_name)`` after each UpdateFunctionConfiguration; returns its remover."""
+    _LISTENERS.append(listener)
+    return lambda: _LISTENERS.remove(listener) if listener in _LISTENERS else None
 
 
 def _init_factory(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -27,7 +41,10 @@ def _update_factory(original: Callable[..., Any]) -> Callable[..., Any]:
     def update_configuration(self: Any, config_updates: dict[str, Any]) -> Any:
         if "LoggingConfig" in config_updates:
             self.local_logging_config = config_updates["LoggingConfig"]
-        return original(self, config_updates)
+        result = original(self, config_updates)
+        for listener in list(_LISTENERS):
+            listener(self.function_name)
+        return result
 
     return update_configuration
 
