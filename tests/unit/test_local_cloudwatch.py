@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
+import logging.config
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,13 +24,17 @@ from async_jobs_local.cloudwatch import (
     evaluate,
     statistic,
 )
+from async_jobs_local.cloudwatch.evaluation import evaluation_times
+from async_jobs_local.cloudwatch.metrics import key_of
+from async_jobs_local.sandbox import FunctionThrottled, FunctionTimeout, InitError, InvocationError
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 ALARM_ARN = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:jobs-dlq-messages"
 
 
-def alarm(**overrides: Any) -> Alarm:
+def described(**overrides: Any) -> dict[str, Any]:
+    """A DescribeAlarms entry: a Sum > 0 alarm on the DLQ's receives, one 60 s period."""
     description = {
         "AlarmName": "jobs-dlq-messages",
         "AlarmArn": ALARM_ARN,
@@ -43,7 +50,11 @@ def alarm(**overrides: Any) -> Alarm:
         "StateValue": "OK",
     }
     description.update(overrides)
-    return Alarm.from_description(description)
+    return description
+
+
+def alarm(**overrides: Any) -> Alarm:
+    return Alarm.from_description(described(**overrides))
 
 
 def test_statistics() -> None:
@@ -180,7 +191,9 @@ def receiver() -> Iterator[str]:
     server.server_close()
 
 
-def _world(key_policy: dict[str, Any] | None, receiver: str) -> tuple[LocalCloudWatch, Any]:
+def _world(
+    key_policy: dict[str, Any] | None, receiver: str, history_path: Path | None = None
+) -> tuple[LocalCloudWatch, Any]:
     setup = dict(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
 
     def client(service: str) -> Any:
@@ -207,7 +220,7 @@ def _world(key_policy: dict[str, Any] | None, receiver: str) -> tuple[LocalCloud
         TreatMissingData="notBreaching",
         AlarmActions=[topic],
     )
-    return LocalCloudWatch(client, region=REGION, time_scale=0.05), sqs
+    return LocalCloudWatch(client, region=REGION, time_scale=0.05, history_path=history_path), sqs
 
 
 @pytest.mark.parametrize(
@@ -265,3 +278,130 @@ def test_metric_store_flushes_what_arrived_once() -> None:
     assert store.flush(Recorder()) == 25
     assert [len(c["MetricData"]) for c in calls] == [20, 5]
     assert store.flush(Recorder()) == 0
+
+
+@pytest.fixture
+def logging_reconfigured() -> Iterator[None]:
+    """``logging.config.dictConfig`` as any component may call it: every logger registered so far is
+    disabled (``disable_existing_loggers`` defaults to true). Undone afterwards."""
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]
+    disabled = {logger.name: logger.disabled for logger in loggers}
+    logging.config.dictConfig({"version": 1})
+    yield
+    for logger in loggers:
+        logger.disabled = disabled[logger.name]
+
+
+def test_the_history_records_state_changes_and_deliveries_whatever_logging_is_configured(
+    monkeypatch: pytest.MonkeyPatch, receiver: str, tmp_path: Path, logging_reconfigured: None
+) -> None:
+    assert logging.getLogger("async_jobs_local.alarms").disabled  # what dictConfig does
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    history = tmp_path / "alarms.log"
+    with mock_aws():
+        local, sqs = _world({"Statement": [ACCOUNT_ROOT, CLOUDWATCH_MAY_USE]}, receiver, history)
+        local.start()
+        try:
+            url = sqs.get_queue_url(QueueName="jobs-dlq")["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody="poison")
+            sqs.receive_message(QueueUrl=url)
+            local.tick()
+        finally:
+            local.stop()
+    lines = [line.split(" ", 2)[2] for line in history.read_text().splitlines()]
+    assert lines[0].startswith("alarm evaluation started: every ")
+    assert "alarm jobs-dlq-messages: OK -> ALARM" in lines
+    assert (
+        f"alarm jobs-dlq-messages -> ALARM: delivered to arn:aws:sns:{REGION}:{ACCOUNT}:jobs-alarms" in lines
+    )
+    assert lines[-1] == "alarm evaluation stopped: 1 state changes, 1 deliveries, 0 refused"
+
+
+def _raises(error: InvocationError) -> Callable[[], Any]:
+    def call() -> Any:
+        raise error
+
+    return call
+
+
+def test_lambda_errors_count_failed_invocations_not_records_reported_in_a_partial_batch_response() -> None:
+    local = LocalCloudWatch(lambda service: None, region=REGION)
+    try:
+        partial = {"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]}
+        # GIVEN a worker that reports failed records (the invocation succeeded), then fails four
+        # ways: an unhandled exception, init, timeout; and is throttled once
+        assert local.observe_invocation("worker", lambda: partial) == partial
+        failures = [
+            InvocationError({"errorType": "ConfigError", "errorMessage": "STATE_BUCKET is required"}),
+            InitError({"errorType": "Runtime.ImportModuleError", "errorMessage": "No module named 'x'"}),
+            FunctionTimeout("worker", 10),
+            FunctionThrottled("worker", 2),
+        ]
+        for failure in failures:
+            with pytest.raises(type(failure)):
+                local.observe_invocation("worker", _raises(failure))
+
+        def values(metric: str) -> list[float]:
+            return [
+                v for _, v in local.store.datapoints(key_of("AWS/Lambda", metric, {"FunctionName": "worker"}))
+            ]
+
+        # THEN Lambda's metrics: Errors counts the three failed invocations, not the two records
+        assert values("Errors") == [0, 1, 1, 1]
+        assert sum(values("Invocations")) == 4  # a throttled invocation never ran
+        assert values("Throttles") == [1]
+    finally:
+        local.stop()
+
+
+def test_evaluation_times_cover_each_period_closed_since_the_previous_tick() -> None:
+    assert evaluation_times(None, 100.0, 6.0) == [100.0]
+    assert evaluation_times(96.5, 100.0, 6.0) == [100.0]  # same period: only the open one
+    closed = evaluation_times(97.0, 103.0, 6.0)  # the period [96, 102) closed in between
+    assert len(closed) == 2 and 101.99 < closed[0] < 102.0 and closed[1] == 103.0
+    late = evaluation_times(0.0, 6000.0, 6.0)  # a tick 1000 periods late evaluates the last ones
+    assert len(late) == 11 and late[-2] == pytest.approx(6000.0, abs=1e-3)
+
+
+class _AlarmsOnly:
+    """CloudWatch with one alarm: DescribeAlarms and SetAlarmState, nothing else."""
+
+    def __init__(self, description: dict[str, Any]) -> None:
+        self.description = description
+
+    def describe_alarms(self) -> dict[str, Any]:
+        return {"MetricAlarms": [dict(self.description)]}
+
+    def set_alarm_state(self, AlarmName: str, StateValue: str, StateReason: str) -> None:  # noqa: N803
+        self.description["StateValue"] = StateValue
+
+    def put_metric_data(self, **kwargs: Any) -> None:
+        pass
+
+
+def test_a_datapoint_after_the_last_tick_of_its_period_still_fires_the_alarm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a Sum > 0 alarm on 60 s periods run at time scale 0.1 (a period is [6000, 6006) here)
+    description = described(
+        AlarmName="jobs-api-5xx",
+        Namespace="AWS/ApiGateway",
+        MetricName="5XXError",
+        Dimensions=[{"Name": "ApiName", "Value": "jobs"}],
+    )
+    cloudwatch = _AlarmsOnly(description)
+    local = LocalCloudWatch(lambda service: cloudwatch if service == "cloudwatch" else None, region=REGION)
+    local.time_scale = 0.1
+    clock = {"now": 6005.9}
+    monkeypatch.setattr("async_jobs_local.cloudwatch.runtime.time.time", lambda: clock["now"])
+    try:
+        local.tick()  # the period's last tick: nothing yet
+        # WHEN a 5XX lands after it, and the next tick comes in the next period
+        local.store.put("AWS/ApiGateway", "5XXError", {"ApiName": "jobs"}, 1, timestamp=6005.95)
+        clock["now"] = 6006.2
+        local.tick()
+        # THEN the closed period is evaluated with it (ALARM), then the open one (OK again)
+        assert [(t.old, t.new) for t in local.transitions] == [("OK", "ALARM"), ("ALARM", "OK")]
+        assert description["StateValue"] == "OK"
+    finally:
+        local.stop()

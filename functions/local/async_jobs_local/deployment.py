@@ -649,17 +649,15 @@ class LocalDeployment:
         if api_type == "rest" and api_id:
             api["name"] = self.client("apigateway").get_rest_api(restApiId=api_id)["name"]
         self.cloudwatch = LocalCloudWatch(
-            self.client, region=self.region, api=api, log_dir=self.log_dir, time_scale=self.alarm_time_scale
+            self.client,
+            region=self.region,
+            api=api,
+            log_dir=self.log_dir,
+            history_path=self.log_dir / "alarms.log",
+            time_scale=self.alarm_time_scale,
         ).start()
         if self.gateway is not None:
             self.gateway.observer = self.cloudwatch.observe_request
-        handler = logging.FileHandler(self.log_dir / "alarms.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        alarms = logging.getLogger("async_jobs_local.alarms")
-        alarms.setLevel(logging.INFO)  # state changes and deliveries, not only refusals
-        alarms.addHandler(handler)
-        self._exit.callback(alarms.removeHandler, handler)
-        self._exit.callback(handler.close)
 
     def _reset_moto(self) -> None:
         try:

@@ -17,8 +17,9 @@ from typing import Any
 
 from ..moto_patches.conditions import statement_applies
 from .evaluation import Alarm
+from .history import NAME
 
-log = logging.getLogger("async_jobs_local.alarms")
+log = logging.getLogger(NAME)
 
 SERVICE = "cloudwatch.amazonaws.com"
 REQUIRED_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
@@ -74,6 +75,7 @@ class Notifier:
     sns: Any
     kms: Any
     deliveries: list[Delivery] = field(default_factory=list)
+    log: logging.Logger = log  # the deployment's alarm history (history.AlarmHistory)
 
     @property
     def refused(self) -> int:
@@ -100,7 +102,9 @@ class Notifier:
                 continue
             refusal = self._refusal(topic, alarm)
             if refusal:
-                log.error("alarm %s -> %s: not delivered to %s: %s", alarm.name, new_state, topic, refusal)
+                self.log.error(
+                    "alarm %s -> %s: not delivered to %s: %s", alarm.name, new_state, topic, refusal
+                )
                 self.deliveries.append(Delivery(alarm.name, topic, new_state, False, refusal))
                 continue
             message = {
@@ -114,5 +118,5 @@ class Notifier:
             self.sns.publish(
                 TopicArn=topic, Subject=f'{new_state}: "{alarm.name}"'[:100], Message=json.dumps(message)
             )
-            log.info("alarm %s -> %s: delivered to %s", alarm.name, new_state, topic)
+            self.log.info("alarm %s -> %s: delivered to %s", alarm.name, new_state, topic)
             self.deliveries.append(Delivery(alarm.name, topic, new_state, True))

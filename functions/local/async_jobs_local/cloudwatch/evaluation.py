@@ -7,6 +7,10 @@ make ALARM. Periods without data count as ``TreatMissingData`` says: ``notBreach
 ``breaching`` as such, ``ignore`` keeps the current state if every period is missing,
 ``missing`` makes INSUFFICIENT_DATA if every period is missing.
 
+Each tick evaluates the open period as data arrives, and first every period that closed since
+the previous tick, complete (``evaluation_times``): a datapoint that lands after a period's
+last tick still counts in it, as CloudWatch counts every datapoint of a period it evaluates.
+
 Not like CloudWatch: no metric math, no anomaly detection, no evaluation delay for late
 data; percentiles are nearest-rank over the raw values (CloudWatch estimates them).
 """
@@ -128,3 +132,18 @@ def evaluate(
         if alarm.treat_missing_data == "missing":
             return "INSUFFICIENT_DATA"
     return "ALARM" if breaching >= alarm.datapoints_to_alarm else "OK"
+
+
+MAX_CLOSED_PERIODS = 10  # a tick late by more periods than this evaluates only the last ones
+
+
+def evaluation_times(previous: float | None, now: float, seconds_per_period: float) -> list[float]:
+    """When to evaluate an alarm on a tick at ``now`` after one at ``previous``: just before the end
+    of each period that closed in between (so it is evaluated with all its data), then ``now``."""
+    if previous is None:
+        return [now]
+    first = math.floor(previous / seconds_per_period) + 1  # the first period end after previous
+    last = math.floor(now / seconds_per_period)  # the end of the last closed period
+    epsilon = seconds_per_period * 1e-6
+    ends = range(max(first, last - MAX_CLOSED_PERIODS + 1), last + 1)
+    return [end * seconds_per_period - epsilon for end in ends] + [now]

@@ -55,6 +55,10 @@ class MetricStore:
         with self._lock:
             return list(self._points.get(key, ()))
 
+    def keys(self) -> list[Key]:
+        with self._lock:
+            return list(self._points)
+
     def prune(self, now: float) -> None:
         with self._lock:
             for key, points in self._points.items():

@@ -3,11 +3,14 @@
 Time scale: CloudWatch's periods are real time (a 60 s alarm needs a minute). ``time_scale``
 is the real seconds one alarm second takes here: 1.0 is CloudWatch's pace, 0.02 runs a 60 s
 period in 1.2 s (tests; ``ASYNC_JOBS_LOCAL_ALARM_TIME_SCALE`` for ``make local``).
+
+The history (``history_path``, the deployment's ``logs/alarms.log``) is open from construction
+to ``stop()``: it says when evaluation starts and stops, and each state change and delivery.
 """
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -18,10 +21,9 @@ from typing import Any
 from ..sandbox import FunctionThrottled, InvocationError
 from . import sqs as sqs_metrics
 from .delivery import Notifier
-from .evaluation import Alarm, evaluate
+from .evaluation import Alarm, evaluate, evaluation_times
+from .history import AlarmHistory
 from .metrics import MetricStore, emf_datapoints
-
-log = logging.getLogger("async_jobs_local.alarms")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class LocalCloudWatch:
         region: str,
         api: dict[str, str] | None = None,
         log_dir: Path | None = None,
+        history_path: Path | None = None,
         time_scale: float = 1.0,
         tick_seconds: float | None = None,
     ) -> None:
@@ -53,8 +56,11 @@ class LocalCloudWatch:
             tick_seconds if tick_seconds is not None else max(0.2, min(1.0, 60 * time_scale / 4))
         )
         self.store = MetricStore()
-        self.notifier = Notifier(client("sns"), client("kms"))
+        self.history = AlarmHistory(history_path)
+        self.log = self.history.logger
+        self.notifier = Notifier(client("sns"), client("kms"), log=self.log)
         self.transitions: list[Transition] = []
+        self._previous_tick: float | None = None
         self._offsets: dict[Path, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -128,31 +134,45 @@ class LocalCloudWatch:
         self.store.flush(cloudwatch)
         now = time.time()
         self.store.prune(now)
+        previous, self._previous_tick = self._previous_tick, now
         for description in cloudwatch.describe_alarms().get("MetricAlarms", []):
             if "MetricName" not in description:
                 continue  # metric math alarms are not evaluated locally
             try:
-                alarm = Alarm.from_description(description)
-                state = evaluate(alarm, self.store.datapoints(alarm.key), now, alarm.period * self.time_scale)
+                self._evaluate(cloudwatch, Alarm.from_description(description), previous, now)
             except (KeyError, ValueError) as exc:  # one alarm not evaluable locally must not stop the others
-                log.warning("alarm %s not evaluated: %s", description.get("AlarmName"), exc)
-                continue
+                self.log.warning("alarm %s not evaluated: %s", description.get("AlarmName"), exc)
+
+    def _evaluate(self, cloudwatch: Any, alarm: Alarm, previous: float | None, now: float) -> None:
+        """The periods closed since the previous tick, then the open one; each state change set,
+        recorded and notified."""
+        seconds = alarm.period * self.time_scale
+        datapoints = self.store.datapoints(alarm.key)
+        for at in evaluation_times(previous, now, seconds):
+            state = evaluate(alarm, datapoints, at, seconds)
             if state == alarm.state:
                 continue
             reason = f"{alarm.statistic} of {alarm.metric_name} {alarm.comparison} {alarm.threshold} (local)"
             cloudwatch.set_alarm_state(AlarmName=alarm.name, StateValue=state, StateReason=reason)
             self.transitions.append(Transition(alarm.name, alarm.state, state, now))
-            log.info("alarm %s: %s -> %s", alarm.name, alarm.state, state)
+            self.log.info("alarm %s: %s -> %s", alarm.name, alarm.state, state)
             self.notifier.notify(alarm, alarm.state, state, reason)
+            alarm = dataclasses.replace(alarm, state=state)
 
     def _run(self) -> None:
         while not self._stop.wait(self.tick_seconds):
             try:
                 self.tick()
             except Exception:  # noqa: BLE001 - one failed tick must not stop alarm evaluation
-                log.exception("alarm evaluation tick failed")
+                self.log.exception("alarm evaluation tick failed")
 
     def start(self) -> LocalCloudWatch:
+        self.log.info(
+            "alarm evaluation started: every %.2f s, time scale %g (a 60 s period takes %.2f s)",
+            self.tick_seconds,
+            self.time_scale,
+            60 * self.time_scale,
+        )
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="local-cloudwatch", daemon=True)
         self._thread.start()
@@ -163,4 +183,11 @@ class LocalCloudWatch:
         if self._thread:
             self._thread.join(timeout=10)
             self._thread = None
+            self.log.info(
+                "alarm evaluation stopped: %d state changes, %d deliveries, %d refused",
+                len(self.transitions),
+                len(self.notifier.deliveries) - self.notifier.refused,
+                self.notifier.refused,
+            )
         self._counting.stop()
+        self.history.close()
