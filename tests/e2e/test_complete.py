@@ -115,6 +115,35 @@ def test_each_caller_lists_only_their_own_jobs_newest_first(stack: LocalDeployme
     assert carol.request("GET", "/jobs?cursor=aW5kZXgv").status == 400
 
 
+def test_a_small_job_is_not_held_back_by_another_callers_big_one(stack: LocalDeployment) -> None:
+    # GIVEN the worker capped at 2 pollers (10 chunks in flight) and erin's 40-chunk job under way
+    worker = str(stack.outputs["worker_function_name"])
+    assert stack.event_source is not None
+    pollers, environments = stack.event_source.maximum_concurrency, stack.pools[worker].max_size
+    names = uuid.uuid4().hex
+    erin, frank = caller(stack, f"erin-{names}"), caller(stack, f"frank-{names}")
+    stack.set_worker_concurrency(2)
+    try:
+        big = erin.submit([valid(i) for i in range(40_000)])
+        assert big.status == 202, big.body
+        big_id = big.json()["job_id"]
+        wait_for(lambda: erin.get(big_id).json()["status"] == "running", timeout=60, what="the big job")
+        # WHEN frank submits a one-chunk job behind erin's backlog
+        small = frank.submit([valid(i) for i in range(500)])
+        assert small.status == 202, small.body
+        done = wait_terminal(frank, small.json()["job_id"], timeout=120)
+        big_then = erin.get(big_id).json()
+        # THEN frank's job ended first, while most of erin's records were still to go
+        assert done["status"] == "succeeded"
+        assert big_then["status"] == "running"
+        assert big_then["processed_records"] <= 20_000, big_then["processed_records"]
+        assert erin.cancel(big_id).status == 202
+        assert wait_terminal(erin, big_id, timeout=120)["status"] == "cancelled"
+    finally:
+        stack.set_worker_concurrency(pollers)
+        stack.pools[worker].max_size = environments
+
+
 def test_destroy_leaves_nothing_behind(stack: LocalDeployment) -> None:
     stack.destroy()
     assert_nothing_left(stack)
