@@ -3,6 +3,9 @@
 The root module as it was at BASE_COMMIT (API resources in the root's api.tf) is applied to a
 throwaway moto server; the current root is then planned against that state. Every API resource
 must show up under its new address as moved, with nothing created, replaced or destroyed.
+
+One root holds a deployment of each API type side by side (distinct names), so one apply and one
+plan serve both tests: the apply is mostly the provider's waits for S3 and SQS to settle.
 """
 
 from __future__ import annotations
@@ -31,11 +34,12 @@ BASE_COMMIT = "a0652c42748a06c64e84211aa236abe48918eb7e"
 
 API_TYPES = ("aws_api_gateway_", "aws_apigatewayv2_")
 
-# Features the module gained after BASE_COMMIT: the upgrade creates these, and nothing else.
+# Features the module gained after BASE_COMMIT: the upgrade creates these (addresses within the
+# module call), and nothing else.
 ADDED_SINCE_BASE = {
-    "module.async_jobs.aws_lambda_event_source_mapping.worker_dead_letters[0]",
-    'module.async_jobs.aws_lambda_permission.api["POST /jobs/{job_id}/retry"]',
-    'module.async_jobs.aws_lambda_permission.api["GET /jobs"]',
+    "aws_lambda_event_source_mapping.worker_dead_letters[0]",
+    'aws_lambda_permission.api["POST /jobs/{job_id}/retry"]',
+    'aws_lambda_permission.api["GET /jobs"]',
 }
 # ... and in the API, the retry and list routes; a new route redeploys a REST API (a new deployment, the
 # stage pointed at it).
@@ -47,7 +51,7 @@ REDEPLOYED = {
 
 Changes = list[dict[str, Any]]
 
-WRAPPER = """
+PROVIDER = """
 provider "aws" {{
   region     = "us-east-1"
   access_key = "test"
@@ -62,8 +66,10 @@ provider "aws" {{
 {endpoints}
   }}
 }}
+"""
 
-module "async_jobs" {{
+MODULE = """
+module "async_jobs_{api_type}" {{
   source = "{source}"
 
   name          = "moves-{api_type}"
@@ -109,12 +115,14 @@ def _base_module(target: Path) -> Path:
     return target
 
 
-def _root(directory: Path, source: Path, api_type: str, endpoint: str) -> Path:
+def _root(directory: Path, source: Path, endpoint: str) -> Path:
+    """A root module with one deployment of ``source`` per API type."""
     directory.mkdir(parents=True)
     endpoints = "\n".join(f'    {service:<12} = "{endpoint}"' for service in SERVICES)
-    (directory / "main.tf").write_text(
-        WRAPPER.format(endpoints=endpoints, source=source, api_type=api_type, dist=ROOT / "dist")
-    )
+    modules = [
+        MODULE.format(source=source, api_type=api_type, dist=ROOT / "dist") for api_type in ("rest", "http")
+    ]
+    (directory / "main.tf").write_text(PROVIDER.format(endpoints=endpoints) + "".join(modules))
     return directory
 
 
@@ -140,16 +148,18 @@ def _touched(changes: Changes) -> dict[str, list[str]]:
     return {c["address"]: c["change"]["actions"] for c in changes if c["change"]["actions"] != ["no-op"]}
 
 
-def _upgrade(tmp_path: Path, api_type: str, endpoint: str) -> Changes:
+@pytest.fixture(scope="module")
+def upgrade(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> Changes:
     """The current root's plan on the state the previous layout applied."""
+    tmp_path = tmp_path_factory.mktemp("moves")
     state = tmp_path / "terraform.tfstate"
-    old = _root(tmp_path / "old", _base_module(tmp_path / "base"), api_type, endpoint)
+    old = _root(tmp_path / "old", _base_module(tmp_path / "base"), moto_endpoint)
     old_data, new_data = tmp_path / "old-data", tmp_path / "new-data"
     with init_lock(ROOT):
         _terraform(old, old_data, "init", "-input=false", "-no-color")
     _terraform(old, old_data, "apply", "-input=false", "-no-color", "-auto-approve", f"-state={state}")
 
-    new = _root(tmp_path / "new", ROOT, api_type, endpoint)
+    new = _root(tmp_path / "new", ROOT, moto_endpoint)
     with init_lock(ROOT):
         _terraform(new, new_data, "init", "-input=false", "-no-color")
     return _changes(new, new_data, state, tmp_path / "new.tfplan")
@@ -158,21 +168,23 @@ def _upgrade(tmp_path: Path, api_type: str, endpoint: str) -> Changes:
 @pytest.mark.parametrize(
     ("api_type", "submodule"), [("rest", "module.rest_api[0]"), ("http", "module.http_api[0]")]
 )
-def test_api_resources_move_into_the_submodule(
-    tmp_path: Path, moto_endpoint: str, api_type: str, submodule: str
-) -> None:
-    after = _upgrade(tmp_path, api_type, moto_endpoint)
+def test_api_resources_move_into_the_submodule(upgrade: Changes, api_type: str, submodule: str) -> None:
+    assert all(
+        c["address"].startswith(("module.async_jobs_rest.", "module.async_jobs_http.")) for c in upgrade
+    )
+    call = f"module.async_jobs_{api_type}."
+    after = [c for c in upgrade if c["address"].startswith(call)]
 
     api = [c for c in after if c["type"].startswith(API_TYPES)]
     assert api, "no API resources in the plan"
     for change in api:
         address, actions = change["address"], change["change"]["actions"]
-        assert address.startswith(f"module.async_jobs.{submodule}."), address
+        assert address.startswith(f"{call}{submodule}."), address
         if address.endswith(API_ADDED):
             assert actions == ["create"], (address, actions)
             continue
-        assert change.get("previous_address", "").startswith("module.async_jobs.aws_api"), address
-        relative = address.removeprefix(f"module.async_jobs.{submodule}.")
+        assert change.get("previous_address", "").startswith(f"{call}aws_api"), address
+        relative = address.removeprefix(f"{call}{submodule}.")
         assert actions == REDEPLOYED.get(relative, ["no-op"]), (address, actions)
 
     # Outside the API the upgrade may update in place (moto does not keep every attribute, e.g.
@@ -182,4 +194,5 @@ def test_api_resources_move_into_the_submodule(
     for address, actions in _touched(after).items():
         if address in checked:
             continue
-        assert actions == (["create"] if address in ADDED_SINCE_BASE else ["update"]), (address, actions)
+        added = address.removeprefix(call) in ADDED_SINCE_BASE
+        assert actions == (["create"] if added else ["update"]), (address, actions)
