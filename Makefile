@@ -143,10 +143,11 @@ e2e: $(VENV)/.stamp build terraformrc ## terraform apply + local runtime end-to-
 	@$(PY) -m pytest tests/e2e
 
 # Test workers (pytest-xdist): each test module runs whole in one worker (--dist loadscope), so
-# a module's stack is applied once; the e2e modules mostly wait on Terraform and the local stack,
-# which is why more workers than cores pay off. TEST_WORKERS=0 runs everything in this process.
+# a module's stack is applied once; modules are handed out in collection order, where
+# tests/conftest.py puts the slow ones first. The e2e modules mostly wait on Terraform and the
+# local stack, which is why more workers than cores pay off. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
-PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope)
+PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
 
 .PHONY: test
 test: ## Everything CI runs: lint, then unit, plan and e2e tests and the benchmark smoke test

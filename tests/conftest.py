@@ -1,4 +1,8 @@
-"""Fixtures shared by every test tier: a real PostgreSQL server for the database sinks."""
+"""Fixtures shared by every test tier: a real PostgreSQL server for the database sinks.
+
+Under pytest-xdist (`make test`) each worker is its own session: it starts its own server, on a
+port of its own, in a directory of its own.
+"""
 
 from __future__ import annotations
 
@@ -22,3 +26,16 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On parallel workers, modules with a slow test go first, in collection order.
+
+    The workers hand out whole modules in collection order (--dist loadscope
+    --no-loadscope-reorder): the long stack applies start at once and the many quick modules
+    fill in around them, instead of a long module starting last and running alone.
+    """
+    if not hasattr(config, "workerinput"):
+        return
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_modules)  # stable: order kept within each group
