@@ -6,18 +6,21 @@ provider "aws" {
   region = "us-east-1"
 }
 
+# Rules as their own resources only: inline rules next to rule resources fight over the group
+# (each plan would remove the other's rules).
 resource "aws_security_group" "worker" {
   name_prefix = "async-jobs-worker-"
   description = "async-jobs worker: reaches the database, S3 and SQS"
   vpc_id      = var.vpc_id
+}
 
-  egress {
-    description = "HTTPS to S3, SQS and the AWS APIs (NAT or VPC endpoints)"
-    from_port   = 443
-    to_port     = 443
-    protocol    = "tcp"
-    cidr_blocks = ["0.0.0.0/0"]
-  }
+resource "aws_vpc_security_group_egress_rule" "worker_to_aws" {
+  description       = "HTTPS to S3, SQS and the AWS APIs (NAT or VPC endpoints)"
+  security_group_id = aws_security_group.worker.id
+  cidr_ipv4         = "0.0.0.0/0"
+  from_port         = 443
+  to_port           = 443
+  ip_protocol       = "tcp"
 }
 
 resource "aws_security_group" "database" {
@@ -89,7 +92,7 @@ resource "aws_db_instance" "this" {
   publicly_accessible                 = false
   auto_minor_version_upgrade          = true
   copy_tags_to_snapshot               = true
-  deletion_protection                 = true
+  deletion_protection                 = var.deletion_protection
   enabled_cloudwatch_logs_exports     = ["postgresql"]
   skip_final_snapshot                 = false
   final_snapshot_identifier           = "async-jobs-final"
@@ -105,7 +108,7 @@ module "async_jobs" {
   #   CREATE TABLE public.job_records (job_id text NOT NULL, record_index bigint NOT NULL,
   #     record jsonb NOT NULL, loaded_at timestamptz NOT NULL DEFAULT now(),
   #     PRIMARY KEY (job_id, record_index));
-  #   GRANT INSERT, UPDATE ON public.job_records TO async_jobs_loader;
+  #   GRANT SELECT, INSERT, UPDATE ON public.job_records TO async_jobs_loader;
   sink = {
     type = "postgres"
     postgres = {
@@ -116,6 +119,9 @@ module "async_jobs" {
       table          = "job_records"
       auth           = "iam"
       db_resource_id = aws_db_instance.this.resource_id
+      # with a CA bundle the worker checks the server's certificate and name, not only encrypts
+      sslmode     = var.database_ca_bundle == null ? "require" : "verify-full"
+      sslrootcert = var.database_ca_bundle
     }
   }
 

@@ -18,3 +18,15 @@ variable "worker_concurrency" {
   type        = number
   default     = 4
 }
+
+variable "database_ca_bundle" {
+  description = "CA bundle the worker verifies the database's certificate with (sslmode verify-full): a path inside the worker package, e.g. the RDS global bundle added as certs/global-bundle.pem, or \"system\". null: TLS without verification (sslmode require)."
+  type        = string
+  default     = null
+}
+
+variable "deletion_protection" {
+  description = "Refuse to delete the database instance (turn off only for a throwaway environment)."
+  type        = bool
+  default     = true
+}

@@ -11,7 +11,7 @@ import shutil
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from . import moto_patches
 from .apigw import ApiGateway, ApiServer
 from .cloudwatch import LocalCloudWatch
 from .credentials import RoleSessions, create_admin, delete_admin
+from .databases import LocalDatabases
 from .esm import SqsEventSource, dead_letter_source
 from .faults import FaultPlan, Faults
 from .instrumentation import Instruments
@@ -32,6 +33,7 @@ from .moto_patches.lambda_ import on_configuration_update
 from .outputs import complete_outputs, region_of
 from .packages import build_packages
 from .pool import DEFAULT_CONCURRENCY, FunctionPool
+from .postgres import PostgresServer
 from .sandbox import FunctionSpec, InitError
 from .terraform import FAKE_CREDENTIALS, Terraform
 
@@ -133,6 +135,8 @@ class LocalDeployment:
         extra_routes: dict[str, LocalFunction] | None = None,
         account_concurrency: moto_patches.AccountConcurrency | None = None,
         alarm_time_scale: float | None = None,
+        postgres: PostgresServer | None = None,
+        prepare: Callable[[LocalDeployment], dict[str, Any]] | None = None,
     ) -> None:
         self.project_root = Path(project_root or PROJECT_ROOT).resolve()
         self.example_dir = Path(example_dir or self.project_root / "examples" / "local").resolve()
@@ -157,6 +161,12 @@ class LocalDeployment:
         self.extra_routes = dict(extra_routes or {})
         # Injected failures of the worker and its event source mapping (faults.py), counted.
         self.faults = Faults(faults, self.log_dir / "faults") if faults else None
+        # The server that answers the example's RDS endpoints (databases.py), if it has any.
+        self.postgres = postgres
+        self.databases: LocalDatabases | None = None
+        # Called once moto runs, before Terraform: more variables, from what exists in moto
+        # (an example's VPC and subnets, say).
+        self.prepare = prepare
         # The examples reserve concurrency, as an established account (1000, 100 unreserved) allows;
         # moto_patches.AccountConcurrency() is a fresh account's quota, where any reservation fails.
         self.account_concurrency = account_concurrency or moto_patches.AccountConcurrency(1000, 100)
@@ -409,7 +419,27 @@ class LocalDeployment:
         self.timings["moto"] = time.monotonic() - started
         log.info("moto server on %s", self.endpoint_url)
 
+        self._apply_example()
+
+        started = time.monotonic()
+        self._log_denials()
+        self._admin = create_admin(self.client("iam"))
+        self.roles = RoleSessions(self.client("iam"), self.region)
+        if self.enforce_iam:
+            self.iam.on()
+        self._load_functions()
+        self._start_api()
+        # CloudWatch first: its SQS operation counts must see the pollers' very first receives
+        # (a receive already waiting when the counting starts would go uncounted).
+        self._start_cloudwatch()
+        self._start_event_source()
+        self.timings["runtime"] = time.monotonic() - started
+
+    def _apply_example(self) -> None:
+        """Terraform init + apply of the example against moto; its outputs; its RDS endpoints routed."""
         variables = dict(self.extra_variables)
+        if self.prepare is not None:
+            variables.update(self.prepare(self))
         if _declares_variable(self.example_dir, "aws_endpoint_url"):
             variables.setdefault("aws_endpoint_url", self.endpoint_url)
         self._terraform = Terraform(
@@ -430,20 +460,9 @@ class LocalDeployment:
         self.outputs = self._terraform.output()
         self.region = region_of(self.outputs, self.region)
         complete_outputs(self.outputs, self.client)
-
-        started = time.monotonic()
-        self._log_denials()
-        self._admin = create_admin(self.client("iam"))
-        self.roles = RoleSessions(self.client("iam"), self.region)
-        if self.enforce_iam:
-            self.iam.on()
-        self._load_functions()
-        self._start_api()
-        # CloudWatch first: its SQS operation counts must see the pollers' very first receives
-        # (a receive already waiting when the counting starts would go uncounted).
-        self._start_cloudwatch()
-        self._start_event_source()
-        self.timings["runtime"] = time.monotonic() - started
+        if self.postgres is not None:
+            self.databases = LocalDatabases(self.postgres, self.log_dir / "databases", self.region)
+            self.databases.discover(self.client("rds"))
 
     def _log_denials(self) -> None:
         """Each request moto's IAM checks refuse (principal, action, resource), in logs/iam.log."""
@@ -481,7 +500,11 @@ class LocalDeployment:
             environment=dict((config.get("Environment") or {}).get("Variables") or {}),
             timeout=float(config.get("Timeout") or 3),
             memory_mb=int(config.get("MemorySize") or 128),
-            runtime_environment={**self._runtime_environment(), **self._fault_environment(function_name)},
+            runtime_environment={
+                **self._runtime_environment(),
+                **self._fault_environment(function_name),
+                **self._database_environment(function_name),
+            },
             credentials=self.roles.provider(role, function_name) if role else None,
             log_path=self.log_dir / f"{function_name}.log",
             role=role,
@@ -491,6 +514,10 @@ class LocalDeployment:
     def _fault_environment(self, function_name: str) -> dict[str, str]:
         is_worker = function_name == self.outputs.get("worker_function_name")
         return self.faults.environment() if self.faults and is_worker else {}
+
+    def _database_environment(self, function_name: str) -> dict[str, str]:
+        is_worker = function_name == self.outputs.get("worker_function_name")
+        return self.databases.environment() if self.databases and is_worker else {}
 
     def _concurrency(self, function_name: str) -> int:
         reserved = self.client("lambda").get_function_concurrency(FunctionName=function_name)
@@ -524,14 +551,14 @@ class LocalDeployment:
         self._load_local_functions()
         mapping = self.outputs.get("worker_event_source_mapping") or {}
         worker_concurrency = int(mapping.get("maximum_concurrency") or 2)
-        local = {function.name for function in self.extra_routes.values()}
+        local = {function.name: function.concurrency for function in self.extra_routes.values()}
         for name, spec in self.functions.items():
             is_worker = name == worker
             # The mapping's pollers never exceed maximum_concurrency; an API call beyond the
             # function's limit waits briefly, then is throttled.
             pool = FunctionPool(
                 spec,
-                max_size=DEFAULT_CONCURRENCY if name in local else self._concurrency(name),
+                max_size=(local[name] or DEFAULT_CONCURRENCY) if name in local else self._concurrency(name),
                 throttle_wait=spec.timeout if is_worker else API_THROTTLE_WAIT,
                 faults=self.faults if is_worker else None,
             )

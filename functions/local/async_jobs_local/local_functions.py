@@ -24,6 +24,7 @@ class LocalFunction:
     like: str  # "submit" | "worker" | "status": whose package, role and environment it shares
     timeout: float = 29.0  # API Gateway's integration timeout
     environment: dict[str, str] = field(default_factory=dict)
+    concurrency: int | None = None  # most environments at once (None: the runtime's default)
 
 
 def package_for(function: LocalFunction, packages_dir: Path, base: Path) -> Path:

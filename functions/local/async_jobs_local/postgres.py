@@ -78,19 +78,12 @@ class PostgresServer:
 
     def start(self, max_connections: int = 20, dns_names: tuple[str, ...] = ()) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        names = ",".join(["IP:127.0.0.1", *(f"DNS:{name}" for name in dns_names)])
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-subj", "/CN=127.0.0.1", "-addext", f"subjectAltName={names}",
-             "-keyout", str(self.root / "server.key"), "-out", self.certificate],
-            check=True, capture_output=True,
-        )  # fmt: skip
+        self._certify(dns_names)
         (self.root / "pwfile").write_text(PASSWORD + "\n")
         if self.run_as:
             user = pwd.getpwnam(self.run_as)
-            for path in (self.root, self.root / "server.key", self.root / "server.crt", self.root / "pwfile"):
+            for path in (self.root, self.root / "pwfile"):
                 os.chown(path, user.pw_uid, user.pw_gid)
-        os.chmod(self.root / "server.key", 0o600)
         self._run(
             "initdb", "-D", str(self.data), "-U", USER, "--auth=scram-sha-256",
             f"--pwfile={self.root / 'pwfile'}", "--no-sync", "-E", "UTF8", "--locale=C",
@@ -102,12 +95,55 @@ class PostgresServer:
                 f"ssl = on\nssl_cert_file = '{self.certificate}'\n"
                 f"ssl_key_file = '{self.root / 'server.key'}'\nfsync = off\n"
             )
-        # TLS or nothing: a plain-text connection is refused, as on RDS with rds.force_ssl
-        (self.data / "pg_hba.conf").write_text(
-            "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n"
-        )
+        self._write_hba()
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "start")
         self.execute(f"CREATE DATABASE {DATABASE}", dbname="postgres")
+
+    def _certify(self, dns_names: tuple[str, ...]) -> None:
+        names = ",".join(["IP:127.0.0.1", *(f"DNS:{name}" for name in dns_names)])
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=127.0.0.1", "-addext", f"subjectAltName={names}",
+             "-keyout", str(self.root / "server.key"), "-out", self.certificate],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        if self.run_as:
+            user = pwd.getpwnam(self.run_as)
+            for path in (self.root / "server.key", self.root / "server.crt"):
+                os.chown(path, user.pw_uid, user.pw_gid)
+        os.chmod(self.root / "server.key", 0o600)
+
+    def recertify(self, dns_names: tuple[str, ...]) -> None:
+        """A new certificate (same file) for 127.0.0.1 and ``dns_names``, taken up by the server."""
+        self._certify(dns_names)
+        self._run("pg_ctl", "-D", str(self.data), "reload")
+
+    def _write_hba(self, iam_role: bool = False) -> None:
+        # TLS or nothing: a plain-text connection is refused, as on RDS with rds.force_ssl
+        lines = ["local all all scram-sha-256"]
+        if iam_role:
+            # Members of rds_iam log in with an IAM token, which no PostgreSQL can check: the local
+            # runtime checks it on the client's side (databases.py) and the server lets them in.
+            lines.append("hostssl all +rds_iam 127.0.0.1/32 trust")
+        lines.append("hostssl all all 127.0.0.1/32 scram-sha-256")
+        (self.data / "pg_hba.conf").write_text("\n".join(lines) + "\n")
+
+    def enable_iam_auth(self) -> None:
+        """The ``rds_iam`` role of RDS IAM database authentication: its members log in by token."""
+        self.execute(
+            "DO $$ BEGIN CREATE ROLE rds_iam NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+            dbname="postgres",
+        )
+        self._write_hba(iam_role=True)
+        self._run("pg_ctl", "-D", str(self.data), "reload")
+
+    def create_database(self, name: str) -> None:
+        """``name`` exists (created if it did not)."""
+        import psycopg  # noqa: PLC0415
+
+        with psycopg.connect(**self.settings(dbname="postgres"), autocommit=True) as conn:  # type: ignore[arg-type]
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                conn.execute(f'CREATE DATABASE "{name}"')
 
     def execute(self, *statements: str, dbname: str = DATABASE) -> None:
         """Run statements as the server's superuser (the database owner's set-up)."""
@@ -115,7 +151,7 @@ class PostgresServer:
 
         with psycopg.connect(**self.settings(dbname=dbname), autocommit=True) as conn:  # type: ignore[arg-type]
             for statement in statements:
-                conn.execute(statement)  # type: ignore[arg-type]
+                conn.execute(statement)
 
     def stop(self) -> None:
         try:

@@ -151,24 +151,28 @@ class Instruments:
         return counts
 
 
-FAULTS_ENV_VAR = "ASYNC_JOBS_LOCAL_FAULTS"  # faults.ENV_VAR
+# The local runtime's hooks into a function process, each turned on by its variable:
+# fault injection (faults.py) and RDS endpoints answered by a local PostgreSQL (databases.py).
+LOCAL_HOOKS = {"ASYNC_JOBS_LOCAL_FAULTS": "faults.py", "ASYNC_JOBS_LOCAL_DATABASES": "databases.py"}
 
 
-def install_faults(code_dir: str) -> None:
-    """The local stack's fault injection (faults.py), when the deployment hands this process a plan.
+def install_local_hooks(code_dir: str) -> None:
+    """The local stack's hooks the deployment hands this process (through their variables).
 
     Loaded by path: this process's ``sys.path`` is the function's package, which does not (and
     must not) contain the local runtime. Hooks go on before the handler builds its clients.
     """
-    if FAULTS_ENV_VAR not in os.environ:
-        return
-    location = os.path.join(os.path.dirname(os.path.abspath(__file__)), "faults.py")
-    module_spec = importlib.util.spec_from_file_location("async_jobs_local_faults", location)
-    assert module_spec is not None and module_spec.loader is not None
-    faults = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_spec.name] = faults  # dataclasses look their module up
-    module_spec.loader.exec_module(faults)
-    faults.install_from_environment(code_dir)
+    for variable, filename in LOCAL_HOOKS.items():
+        if variable not in os.environ:
+            continue
+        location = os.path.join(os.path.dirname(os.path.abspath(__file__)), filename)
+        name = f"async_jobs_local_{filename.removesuffix('.py')}"
+        module_spec = importlib.util.spec_from_file_location(name, location)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_spec.name] = module  # dataclasses look their module up
+        module_spec.loader.exec_module(module)
+        module.install_from_environment(code_dir)
 
 
 def main() -> None:
@@ -180,7 +184,7 @@ def main() -> None:
     os.dup2(2, 1)
     spec = read_frame(requests)
     module_name = spec["handler"].rpartition(".")[0]
-    install_faults(spec["code_dir"])
+    install_local_hooks(spec["code_dir"])
     instruments = Instruments(spec["code_dir"]) if spec.get("instrument") else None
     try:
         started = time.perf_counter()

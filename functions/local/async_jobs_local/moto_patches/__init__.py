@@ -5,7 +5,8 @@ request), ``sqs`` (atomic receive/delete, the event source mapping played locall
 attributes as AWS returns them), ``lambda_`` (LoggingConfig kept), ``iam`` (identity policies
 evaluated as IAM does, enforcement on/off, AWS managed policies), and a fresh account's rules:
 ``apigateway`` (REST stage logging needs the account's CloudWatch role), ``lambda_quota``
-(reserved concurrency leaves the account's minimum unreserved). Each patch says why on the
+(reserved concurrency leaves the account's minimum unreserved); ``ec2`` (descriptions of rules
+that reference a group) and ``rds`` (parameters described with their source). Each patch says why on the
 code that makes it. Patches are reversible and reference counted::
 
     with atomic_conditional_writes():
@@ -19,10 +20,12 @@ from contextlib import contextmanager
 
 from ._patch import MotoPatch
 from .apigateway import stage_logging_needs_account_role
+from .ec2 import referenced_group_rule_descriptions
 from .iam import IamEnforcement, identity_policy_evaluation, load_aws_managed_policies
 from .lambda_ import lambda_logging_config
 from .lambda_quota import PROFILE as ACCOUNT_CONCURRENCY
 from .lambda_quota import AccountConcurrency, account_concurrency_quota
+from .rds import user_parameters_have_a_source
 from .s3 import S3_WRITE_LOCK, atomic_conditional_writes, bucket_policy_conditions
 from .sqs import atomic_queue_operations, aws_shaped_queue_attributes, sqs_mappings_played_locally
 from .sqs_fair import fair_queues, fair_queues_suspended
@@ -45,7 +48,9 @@ __all__ = [
     "lambda_logging_config",
     "load_aws_managed_policies",
     "local_patches",
+    "referenced_group_rule_descriptions",
     "sqs_mappings_played_locally",
+    "user_parameters_have_a_source",
 ]
 
 
@@ -61,6 +66,8 @@ def local_patches() -> Iterator[None]:
         bucket_policy_conditions(),
         lambda_logging_config(),
         identity_policy_evaluation(),
+        referenced_group_rule_descriptions(),
+        user_parameters_have_a_source(),
         # a fresh account's rules: no API Gateway CloudWatch role, a small concurrency quota
         stage_logging_needs_account_role(),
         account_concurrency_quota(),
