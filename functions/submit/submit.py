@@ -30,6 +30,7 @@ def register(app: ApiGatewayResolver) -> None:
             idempotency_key=event.headers.get("idempotency-key"),
             owner=identity.owner_from_event(event.raw_event, rt.config.authorization),
             url_for=web.url_builder(event.raw_event),
+            callback_url=event.headers.get("callback-url"),
         )
         assert outcome.body is not None
         logger.set_correlation_id(outcome.body["job_id"])
@@ -49,6 +50,7 @@ def register(app: ApiGatewayResolver) -> None:
             body=web.raw_body(event),
             content_type=event.headers.get("content-type"),
             url_for=web.url_builder(event.raw_event),
+            callback_url=event.headers.get("callback-url"),
         )
         assert outcome.body is not None
         logger.set_correlation_id(outcome.body["job_id"])

@@ -26,6 +26,7 @@ JOB_FIELDS = {
     "reason",
     "errors",
     "links",
+    "callback",
 }
 PROBLEM_FIELDS = {"type", "title", "status", "detail"}
 

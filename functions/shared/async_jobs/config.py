@@ -154,6 +154,59 @@ API_ENV: Declaration = (
 )
 
 
+# Completion events and callbacks (notify.py, callbacks.py): submit checks callback URLs and
+# queues a cancelled job's notifications; the worker publishes them.
+NOTIFY_API_ENV: Declaration = (
+    EnvVar("EVENTS_ENABLED", False, "true: every terminal transition is published on EventBridge"),
+    EnvVar("CALLBACK_ALLOWED_HOSTS", False, "comma-separated hosts (or *.domain) a callback URL may name"),
+)
+NOTIFY_WORKER_ENV: Declaration = (
+    *NOTIFY_API_ENV,
+    EnvVar("EVENTS_BUS_NAME", False, "event bus of the completion events (empty: the default bus)"),
+    EnvVar("EVENTS_SOURCE", False, "the events' source"),
+    EnvVar("CALLBACK_SECRET_ARN", False, "Secrets Manager secret whose value signs callbacks"),
+    EnvVar("CALLBACK_MAX_ATTEMPTS", False, "delivery attempts of a callback"),
+    EnvVar("CALLBACK_TIMEOUT_SECONDS", False, "timeout of one callback attempt"),
+    EnvVar("CALLBACK_ALLOW_PRIVATE_ADDRESSES", False, "true: callbacks may reach private addresses"),
+    EnvVar("CALLBACK_CA_BUNDLE", False, "PEM CA certificates trusted besides the system's (test receivers)"),
+)
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    events_enabled: bool = False
+    callback_allowed_hosts: tuple[str, ...] = ()
+    events_bus_name: str | None = None
+    events_source: str = "async-jobs"
+    callback_secret_arn: str | None = None
+    callback_max_attempts: int = 8
+    callback_timeout_seconds: float = 5.0
+    callback_allow_private_addresses: bool = False
+    callback_ca_bundle: str | None = None
+
+    @classmethod
+    def from_env(cls, env: _Env, *, worker: bool) -> NotifyConfig:
+        listed = (env.optional("CALLBACK_ALLOWED_HOSTS") or "").split(",")
+        hosts = tuple(host.strip().lower() for host in listed if host.strip())
+        api = cls(events_enabled=env.boolean("EVENTS_ENABLED", False), callback_allowed_hosts=hosts)
+        if not worker:
+            return api
+        secret = env.optional("CALLBACK_SECRET_ARN")
+        if hosts and secret is None:
+            raise ConfigError("CALLBACK_SECRET_ARN", "is required when CALLBACK_ALLOWED_HOSTS is set")
+        return cls(
+            events_enabled=api.events_enabled,
+            callback_allowed_hosts=hosts,
+            events_bus_name=env.optional("EVENTS_BUS_NAME"),
+            events_source=env.optional("EVENTS_SOURCE", "async-jobs") or "async-jobs",
+            callback_secret_arn=secret,
+            callback_max_attempts=env.integer("CALLBACK_MAX_ATTEMPTS", 8, 1, 50),
+            callback_timeout_seconds=env.number("CALLBACK_TIMEOUT_SECONDS", 5.0, 0.1, 30.0),
+            callback_allow_private_addresses=env.boolean("CALLBACK_ALLOW_PRIVATE_ADDRESSES", False),
+            callback_ca_bundle=env.optional("CALLBACK_CA_BUNDLE"),
+        )
+
+
 @dataclass(frozen=True)
 class ApiConfig:
     """Settings shared by the two HTTP functions."""
@@ -171,11 +224,13 @@ class SubmitConfig(ApiConfig):
     max_records_per_job: int = 100_000
     max_body_bytes: int = 5 * 1024 * 1024
     upload_url_ttl_seconds: int = 3600
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     ENV = (
         *STATE_ENV,
         *QUEUE_ENV,
         *API_ENV,
+        *NOTIFY_API_ENV,
         EnvVar("MAX_RECORDS_PER_JOB", False, "413 above this many records"),
         EnvVar("MAX_BODY_BYTES", False, "413 above this many body bytes"),
         EnvVar("UPLOAD_URL_TTL_SECONDS", False, "lifetime of a presigned upload URL"),
@@ -195,6 +250,7 @@ class SubmitConfig(ApiConfig):
             max_records_per_job=env.integer("MAX_RECORDS_PER_JOB", 100_000, 1),
             max_body_bytes=env.integer("MAX_BODY_BYTES", 5 * 1024 * 1024, 1),
             upload_url_ttl_seconds=env.integer("UPLOAD_URL_TTL_SECONDS", 3600, 1, 7 * 24 * 3600),
+            notify=NotifyConfig.from_env(env, worker=False),
         )
 
 
@@ -406,10 +462,12 @@ class WorkerConfig:
     dead_letter_queue_arn: str | None = None
     redshift: RedshiftConfig | None = field(default=None)
     postgres: PostgresConfig | None = field(default=None)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     ENV = (
         *STATE_ENV,
         *QUEUE_ENV,
+        *NOTIFY_WORKER_ENV,
         EnvVar("CHUNK_SIZE", False, "records per chunk"),
         EnvVar("PROGRESS_EVERY", False, "records between progress updates inside a chunk"),
         EnvVar("TOLERATED_FAILURE_PERCENT", False, "failed share that still ends completed_with_errors"),
@@ -453,6 +511,7 @@ class WorkerConfig:
             dead_letter_queue_arn=env.optional("DEAD_LETTER_QUEUE_ARN"),
             redshift=RedshiftConfig.from_env(env, sink) if sink in REDSHIFT_SINKS else None,
             postgres=PostgresConfig.from_env(env) if sink == "postgres" else None,
+            notify=NotifyConfig.from_env(env, worker=True),
         )
 
 

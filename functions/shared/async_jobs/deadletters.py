@@ -100,6 +100,12 @@ class DeadLetters:
             },
         )
         reason = dead_letter_reason(receives)
+        if kind == "notify":
+            # the job has ended; an undelivered notification is kept above and logged, not retried
+            if first:
+                engine.emit(METRIC, 1.0, "Count")
+            logger.error("dead-lettered notification kept in its job", extra=fields)
+            return job_id
         if ref is not None:
             engine.fail_chunk(ref, reason)
         else:

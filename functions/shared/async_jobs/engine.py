@@ -28,6 +28,7 @@ from async_jobs import jsontext, model
 from async_jobs.chunks import BadMessage, ChunkMarker, ChunkRef
 from async_jobs.messaging import JobQueue
 from async_jobs.model import JobStatus
+from async_jobs.notify import NotifyRef
 from async_jobs.observability import logger
 from async_jobs.planner import Chunk, Plan, chunk_from_line, chunk_line_range, iter_chunk_records, plan_chunks
 from async_jobs.records import RecordCheck, RecordTransform
@@ -86,6 +87,7 @@ class Engine:
         transform: RecordTransform | None = None,
         emit: Emit = _no_metrics,
         clock: Callable[[], datetime] = model.now,
+        notify: Callable[[NotifyRef], None] | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -96,6 +98,8 @@ class Engine:
         self.emit = emit
         self.clock = clock
         self.reports = ErrorsReport(store)
+        # publishes a job's completion event and callback (notify.Notifier.handle)
+        self.notify = notify
 
     # -- dispatch ------------------------------------------------------------------------------
     def handle(self, message: dict[str, Any], receive_count: int) -> str | None:
@@ -120,6 +124,8 @@ class Engine:
             elif kind == "upload":
                 for upload in _uploads(message):
                     self.upload_landed(upload)
+            elif kind == "notify" and self.notify is not None:
+                self.notify(NotifyRef.parse(message))
             return job_id
         except Exception as exc:
             last = receive_count >= self.settings.max_receive_count
@@ -147,6 +153,8 @@ class Engine:
         if kind == "chunk":
             ref = ChunkRef.parse(message)
             return "chunk", ref.job_id, ref
+        if kind == "notify":
+            return "notify", NotifyRef.parse(message).job_id, None
         if kind == "split":
             job_id = message.get("job_id")
             if not isinstance(job_id, str) or not model.is_job_id(job_id):
@@ -166,6 +174,8 @@ class Engine:
         reason = f"failed after {receive_count} attempts ({exc.__class__.__name__})"
         if kind == "chunk" and ref is not None:
             self.fail_chunk(ref, reason)
+        elif kind == "notify":
+            return  # the job has ended already; its notification goes to the DLQ as it is
         elif isinstance(exc, DispatchNotRecorded):
             return  # the chunks were sent in this very delivery; they end the job
         else:

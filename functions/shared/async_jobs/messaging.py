@@ -79,6 +79,17 @@ class JobQueue:
             **self._group_fields(job_id, owner, "split", part),
         )
 
+    def send_notify(self, message: dict[str, Any], *, dedup: str, delay_seconds: int = 0) -> None:
+        """A job's notifications (`notify.py`); a callback retry waits `delay_seconds` on a standard
+        queue (a FIFO queue takes no per-message delay: the message says when it is due)."""
+        job_id = str(message["job_id"])
+        fields: dict[str, Any] = {}
+        if self.fifo:
+            fields = {"MessageGroupId": job_id, "MessageDeduplicationId": f"{job_id}:notify:{dedup}"}
+        elif delay_seconds:
+            fields = {"DelaySeconds": min(900, delay_seconds)}
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(message), **fields)
+
     def send_chunks(
         self, job_id: str, messages: Sequence[dict[str, Any]], *, owner: str | None, attempt: int = 0
     ) -> None:

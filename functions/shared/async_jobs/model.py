@@ -60,6 +60,12 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.COMPLETED_WITH_ERRORS})
 
 
+# `notify` in the state: the terminal transition's notifications still have to be queued
+# (pending), or were (queued). None until the job first ends.
+NOTIFY_PENDING = "pending"
+NOTIFY_QUEUED = "queued"
+
+
 class InvalidTransition(Exception):
     """A status change the model does not allow."""
 
@@ -104,6 +110,16 @@ def transition(state: dict[str, Any], target: JobStatus, moment: datetime) -> No
         state["started_at"] = stamp
     if target in TERMINAL:
         state["finished_at"] = stamp
+        ended(state)
+
+
+def ended(state: dict[str, Any]) -> None:
+    """Every terminal transition asks for its notifications (`notify.py`) in the same write: the
+    engine queues them once it has stored this state, and again after a crash (see `notify`)."""
+    state["notify"] = NOTIFY_PENDING
+    callback = state.get("callback")
+    if callback:
+        state["callback"] = new_callback(str(callback["url"]))
 
 
 def new_state(
@@ -117,6 +133,8 @@ def new_state(
     moment: datetime,
     expires_at: datetime | None = None,
     max_records: int | None = None,
+    callback_url: str | None = None,
+    self_url: str | None = None,
 ) -> dict[str, Any]:
     stamp = isoformat(moment)
     return {
@@ -155,7 +173,31 @@ def new_state(
         "done": [],
         "chunks_with_errors": [],
         "errors_report": None,
+        # the job resource's own URL, for notifications sent where no request gives it
+        "self_url": self_url,
+        "callback": new_callback(callback_url) if callback_url else None,
+        "notify": None,
     }
+
+
+def new_callback(url: str) -> dict[str, Any]:
+    """The delivery state of a job's callback, as the job resource shows it."""
+    return {"url": url, "status": "pending", "attempts": 0, "last_attempt_at": None, "last_status": None}
+
+
+def record_callback_attempt(
+    state: dict[str, Any], *, attempt: int, outcome: str, http_status: int | None, moment: datetime
+) -> bool:
+    """One delivery attempt's outcome (`delivered`, `failed` or `pending` for a retry to come).
+
+    Attempts only go up and a final outcome stays: a late duplicate changes nothing."""
+    callback = state.get("callback")
+    if not callback or callback["status"] != "pending" or int(callback["attempts"]) >= attempt:
+        return False
+    callback.update(
+        attempts=attempt, status=outcome, last_attempt_at=isoformat(moment), last_status=http_status
+    )
+    return True
 
 
 def merge_errors(existing: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -410,6 +452,8 @@ def retry_chunks(state: dict[str, Any], reruns: list[Rerun], moment: datetime) -
     state["reason"] = None
     transition(state, JobStatus.RUNNING, moment)
     state["finished_at"] = None
+    # the re-run's end is a terminal transition of its own, notified again
+    state["notify"] = None
 
 
 def chunk_numbers(spans: list[list[int]]) -> list[int]:
@@ -463,4 +507,5 @@ def render_job(
         "reason": state.get("reason"),
         "errors": copy.deepcopy(state.get("errors") or [])[:MAX_STATE_ERRORS],
         "links": {"self": self_url, "errors": errors_url, "results": state.get("results")},
+        "callback": copy.deepcopy(state.get("callback")),
     }

@@ -7,12 +7,13 @@ ProblemError before the first write, so a rejected request stores nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from async_jobs import index, model
+from async_jobs.callbacks import validate_callback_url
 from async_jobs.idempotency import STALE_CLAIM_SECONDS, IdempotencyRecord, IdempotencyStore, validate_key
 from async_jobs.messaging import JobQueue
 from async_jobs.model import JobStatus
@@ -127,6 +128,7 @@ class SubmitService:
         max_records_per_job: int,
         max_body_bytes: int,
         upload_url_ttl_seconds: int,
+        callback_hosts: Sequence[str] = (),
         clock: Callable[[], datetime] = model.now,
     ) -> None:
         self.store = store
@@ -137,6 +139,8 @@ class SubmitService:
         self.max_records_per_job = max_records_per_job
         self.max_body_bytes = max_body_bytes
         self.upload_url_ttl_seconds = upload_url_ttl_seconds
+        # hosts a job's callback URL may name (`callbacks.py`); empty: callbacks refused
+        self.callback_hosts = tuple(callback_hosts)
         self.clock = clock
 
     # -- POST /jobs ----------------------------------------------------------------------
@@ -148,8 +152,10 @@ class SubmitService:
         idempotency_key: str | None,
         owner: str | None,
         url_for: UrlFor,
+        callback_url: str | None = None,
     ) -> Outcome:
         key = validate_key(idempotency_key)
+        callback = validate_callback_url(callback_url, self.callback_hosts)
         if len(body) > self.max_body_bytes:
             raise ProblemError(
                 413,
@@ -159,7 +165,9 @@ class SubmitService:
             )
         normalized = normalize(body, content_type, self.max_records_per_job)
         if key is None:
-            state = self._create(model.new_job_id(), normalized, owner)
+            state = self._create(
+                model.new_job_id(), normalized, owner, callback_url=callback, url_for=url_for
+            )
             return self._accepted(state, url_for, replayed=False)
 
         existing = self.idempotency.get(owner, key)
@@ -172,7 +180,9 @@ class SubmitService:
             )
             if self.idempotency.claim(owner, key, candidate):
                 try:
-                    state = self._create(candidate.job_id, normalized, owner)
+                    state = self._create(
+                        candidate.job_id, normalized, owner, callback_url=callback, url_for=url_for
+                    )
                 except Exception:
                     self._release(owner, key)
                     raise
@@ -194,7 +204,7 @@ class SubmitService:
                 raise in_progress()
             # The first request stopped for good between its claim and its commit: finish the
             # same job (every step of _create is idempotent) and commit it here.
-            state = self._create(existing.job_id, normalized, owner)
+            state = self._create(existing.job_id, normalized, owner, callback_url=callback, url_for=url_for)
             self.idempotency.commit(owner, key, existing)
             return self._accepted(state, url_for, replayed=True)
         found = self.store.get_state(existing.job_id)
@@ -212,7 +222,15 @@ class SubmitService:
         age = (self.clock() - model.parse_time(record.claimed_at)).total_seconds()
         return age > STALE_CLAIM_SECONDS
 
-    def _create(self, job_id: str, normalized: NormalizedInput, owner: str | None) -> dict[str, Any]:
+    def _create(
+        self,
+        job_id: str,
+        normalized: NormalizedInput,
+        owner: str | None,
+        *,
+        callback_url: str | None,
+        url_for: UrlFor,
+    ) -> dict[str, Any]:
         moment = self.clock()
         state = model.new_state(
             job_id=job_id,
@@ -222,6 +240,8 @@ class SubmitService:
             total_records=normalized.total_records,
             metadata=normalized.metadata,
             moment=moment,
+            callback_url=callback_url,
+            self_url=url_for(job_id),
         )
         self.store.put(Keys.input(job_id), normalized.ndjson)
         # The index entry goes before the state: a job the caller can read is always listed.
@@ -260,8 +280,15 @@ class SubmitService:
 
     # -- POST /jobs/uploads -----------------------------------------------------------------
     def create_upload(
-        self, *, owner: str | None, body: bytes, content_type: str | None, url_for: UrlFor
+        self,
+        *,
+        owner: str | None,
+        body: bytes,
+        content_type: str | None,
+        url_for: UrlFor,
+        callback_url: str | None = None,
     ) -> Outcome:
+        callback = validate_callback_url(callback_url, self.callback_hosts)
         if len(body) > self.max_body_bytes:
             raise ProblemError(
                 413, f"The body is larger than {self.max_body_bytes} bytes.", slug="body-too-large"
@@ -280,6 +307,8 @@ class SubmitService:
             moment=moment,
             expires_at=expires_at,
             max_records=self.max_records_per_job,
+            callback_url=callback,
+            self_url=url_for(job_id),
         )
         url = self.store.presign_put(Keys.upload(job_id), self.upload_url_ttl_seconds, NDJSON)
         self.store.put_json(index.entry_key(state), {})

@@ -147,6 +147,13 @@ class JobStore:
         self._sleep = sleep
         self._clock = clock
         self._random = random.Random()
+        # handed every state read or written (notify.Notifier.queue_pending queues a job's
+        # notifications from it); None in the status function, which never sends
+        self.on_state: Callable[[dict[str, Any]], None] | None = None
+
+    def _seen(self, state: dict[str, Any]) -> None:
+        if self.on_state is not None:
+            self.on_state(state)
 
     # -- state ---------------------------------------------------------------------------
     def create_state(self, state: dict[str, Any]) -> bool:
@@ -172,7 +179,9 @@ class JobStore:
             if is_missing(exc):
                 return None
             raise
-        return json.loads(response["Body"].read()), str(response["ETag"])
+        state = json.loads(response["Body"].read())
+        self._seen(state)
+        return state, str(response["ETag"])
 
     def update_state(self, job_id: str, mutate: Mutator) -> tuple[dict[str, Any], bool]:
         """Read-modify-write with If-Match; `mutate` edits a copy and returns whether it changed.
@@ -189,6 +198,7 @@ class JobStore:
         found = self.update_json(Keys.state(job_id), stamped)
         if found is None:
             raise StateNotFound(job_id)
+        self._seen(found[0])
         return found
 
     def update_json(

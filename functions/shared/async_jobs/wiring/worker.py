@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from async_jobs.config import PostgresConfig, WorkerConfig
+from async_jobs.callbacks import CallbackClient, secret_cache
+from async_jobs.config import NotifyConfig, PostgresConfig, WorkerConfig
 from async_jobs.deadletters import DeadLetters
 from async_jobs.engine import Engine, EngineSettings
 from async_jobs.messaging import JobQueue
+from async_jobs.notify import CallbackSettings, EventPublisher, EventSettings, Notifier
 from async_jobs.observability import metrics
 from async_jobs.records import RecordCheck, compile_schema, load_processor
 from async_jobs.sinks.base import Sink
@@ -79,6 +81,31 @@ def record_check(config: WorkerConfig, store: JobStore) -> RecordCheck | None:
     return compile_schema(schema)
 
 
+def notifier(config: NotifyConfig, store: JobStore, queue: JobQueue) -> Notifier:
+    """Completion events and callbacks, as configured; attached to the store (notify.py)."""
+    events = None
+    if config.events_enabled:
+        settings = EventSettings(True, config.events_bus_name, config.events_source)
+        events = EventPublisher(client("events"), settings)
+    callbacks = None
+    if config.callback_allowed_hosts and config.callback_secret_arn:
+        secrets, arn = client("secretsmanager"), config.callback_secret_arn
+        callbacks = CallbackClient(
+            secret=secret_cache(lambda: str(secrets.get_secret_value(SecretId=arn)["SecretString"])),
+            allowed_hosts=config.callback_allowed_hosts,
+            timeout_seconds=config.callback_timeout_seconds,
+            allow_private_addresses=config.callback_allow_private_addresses,
+            ca_bundle_pem=config.callback_ca_bundle,
+        )
+    return Notifier(
+        store,
+        queue,
+        events=events,
+        callbacks=callbacks,
+        callback_settings=CallbackSettings(config.callback_max_attempts),
+    ).attach()
+
+
 def worker_runtime() -> WorkerRuntime:
     config = WorkerConfig.from_env()
     store = JobStore(client("s3"), config.state_bucket)
@@ -98,5 +125,6 @@ def worker_runtime() -> WorkerRuntime:
         check=record_check(config, store),
         transform=transform,
         emit=emit_metric,
+        notify=notifier(config.notify, store, queue).handle,
     )
     return WorkerRuntime(config, engine, DeadLetters(engine))
