@@ -23,7 +23,7 @@ from async_jobs_local.instrumentation import Instruments
 from async_jobs_local.local_functions import LocalFunction
 from async_jobs_local.packages import build_packages
 
-from . import coldstart, contention, cost, latency, report, throughput
+from . import coldstart, contention, cost, fairness, latency, report, throughput
 from .profiles import PROFILES
 from .stats import ratio
 from .workload import SYNC_FUNCTION
@@ -101,6 +101,7 @@ def _full(settings: dict[str, Any], results: dict[str, Any]) -> None:
             ("throughput", lambda: throughput.measure_clients(stack, settings["throughput"])),
             ("worker_scaling", lambda: throughput.measure_scaling(stack, settings["scaling"])),
             ("state_contention", lambda: contention.measure(stack, settings["contention"])),
+            ("fairness", lambda: fairness.measure(stack, settings["fairness"])),
             ("cost", lambda: _cost(stack, settings)),
             (
                 "cold_start",
@@ -153,6 +154,9 @@ def ratios(results: dict[str, Any]) -> dict[str, float | None]:
             default=None,
         ),
         "state_completions_per_s_at_50": get("state_contention", "runs", "50", "completions_per_s"),
+        "small_job_beside_big_unfair_over_fair": ratio(
+            get("fairness", "small_beside_big_unfair_s"), get("fairness", "small_beside_big_fair_s")
+        ),
         "dollars_per_million_records_async_over_sync": ratio(
             get("cost", "async", "10000", "dollars_per_million_records"),
             get("cost", "sync", "10000", "dollars_per_million_records"),

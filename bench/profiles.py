@@ -20,6 +20,12 @@ FULL: dict[str, Any] = {
         "window_s": 8,
         "s3_latency_s": 0.025,
     },
+    "fairness": {
+        "small_records": 300,
+        "big_records": 30_000,
+        "worker_concurrency": 2,
+        "sink_latency_s": 0.05,
+    },
     "cost": {"sizes": [1000, 10_000, 100_000], "sync_records": 300, "worker_concurrency": 8},
     "cold_start_runs": 5,
 }
@@ -38,6 +44,12 @@ QUICK: dict[str, Any] = {
         "concurrency": [1, 4],
         "window_s": 4,
         "s3_latency_s": 0.025,
+    },
+    "fairness": {
+        "small_records": 100,
+        "big_records": 10_000,
+        "worker_concurrency": 2,
+        "sink_latency_s": 0.05,
     },
     "cost": {"sizes": [1000], "sync_records": 200, "worker_concurrency": 2},
     "cold_start_runs": 1,

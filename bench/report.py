@@ -41,7 +41,7 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         *_table(["ratio", "value"], [[name, _n(value)] for name, value in results["ratios"].items()]),
     ]
-    for section in (_latency, _throughput, _scaling, _contention, _cost, _cold_start):
+    for section in (_latency, _throughput, _scaling, _contention, _fairness, _cost, _cold_start):
         lines += section(results)
     return "\n".join(lines)
 
@@ -151,6 +151,38 @@ def _contention(results: dict[str, Any]) -> list[str]:
         if contention.get("analysis"):
             lines += [contention["analysis"], ""]
     return lines
+
+
+def _fairness(results: dict[str, Any]) -> list[str]:
+    fairness = results.get("fairness")
+    if not fairness:
+        return []
+    lines = [
+        "## Fair sharing",
+        "",
+        f"A {fairness['small_records']:,}-record job alone, and submitted right after another caller's "
+        f"{fairness['big_records']:,}-record job; worker concurrency {fairness['worker_concurrency']}, "
+        f"sink write latency {fairness['sink_latency_s'] * 1000:.0f} ms. Fair: SQS fair queues (message "
+        "group per caller); unfair: the queue in sent order.",
+        "",
+    ]
+    processed = fairness["big_processed_when_small_ended"]
+    return lines + _table(
+        ["small job", "completion", "big job's records done by then"],
+        [
+            ["alone", f"{fairness['small_alone_s']:.1f} s", "–"],
+            [
+                "beside the big job, fair",
+                f"{fairness['small_beside_big_fair_s']:.1f} s",
+                _n(processed["fair"]),
+            ],
+            [
+                "beside the big job, unfair",
+                f"{fairness['small_beside_big_unfair_s']:.1f} s",
+                _n(processed["unfair"]),
+            ],
+        ],
+    )
 
 
 def _cost(results: dict[str, Any]) -> list[str]:
