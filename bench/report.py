@@ -160,12 +160,16 @@ def _fairness(results: dict[str, Any]) -> list[str]:
     lines = [
         "## Fair sharing",
         "",
-        f"A {fairness['small_records']:,}-record job alone, and submitted right after another caller's "
-        f"{fairness['big_records']:,}-record job; worker concurrency {fairness['worker_concurrency']}, "
-        f"sink write latency {fairness['sink_latency_s'] * 1000:.0f} ms. Fair: SQS fair queues (message "
-        "group per caller); unfair: the queue in sent order.",
+        f"A {fairness['small_records']:,}-record job alone, and submitted once another caller's "
+        f"{fairness['big_records']:,}-record job is queued; worker concurrency "
+        f"{fairness['worker_concurrency']}, sink write latency {fairness['sink_latency_s'] * 1000:.0f} ms. "
+        "Fair: SQS fair queues (a message group per caller; per job on the bench stack, which has no "
+        "authorization); unfair: the queue in sent order.",
         "",
     ]
+    if fairness.get("measured"):
+        measured = fairness["measured"]
+        lines += [f"Measured at `{measured['commit']}`, {measured['at']}: {measured['how']}.", ""]
     processed = fairness["big_processed_when_small_ended"]
     return lines + _table(
         ["small job", "completion", "big job's records done by then"],
