@@ -200,6 +200,26 @@ data "aws_iam_policy_document" "worker" {
   }
 
   dynamic "statement" {
+    for_each = local.events_enabled ? [1] : []
+
+    content {
+      sid       = "PublishJobEvents"
+      actions   = ["events:PutEvents"]
+      resources = [local.events_bus_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.callbacks_enabled ? [1] : []
+
+    content {
+      sid       = "ReadCallbackSecret"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [local.callback_secret_policy_arn]
+    }
+  }
+
+  dynamic "statement" {
     for_each = local.postgres_secret == null ? [] : [1]
 
     content {

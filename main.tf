@@ -66,7 +66,7 @@ locals {
     RETRY_AFTER_SECONDS = tostring(var.retry_after_seconds)
   }
 
-  submit_environment = merge(var.submit.environment, local.common_environment, local.queue_environment, local.api_environment, {
+  submit_environment = merge(var.submit.environment, local.common_environment, local.queue_environment, local.api_environment, local.notify_api_environment, {
     MAX_RECORDS_PER_JOB    = tostring(var.max_records_per_job)
     MAX_BODY_BYTES         = tostring(var.max_body_bytes)
     UPLOAD_URL_TTL_SECONDS = tostring(var.upload_url_ttl_seconds)
@@ -89,6 +89,7 @@ locals {
     var.worker.environment,
     local.common_environment,
     local.queue_environment,
+    local.notify_worker_environment,
     {
       CHUNK_SIZE                = tostring(var.chunk_size)
       PROGRESS_EVERY            = tostring(var.progress_every)

@@ -249,3 +249,17 @@ output "dashboard_name" {
   description = "Name of the CloudWatch dashboard, or null when create_alarms = false."
   value       = try(module.alarms[0].dashboard_name, null)
 }
+
+################################################################################
+# Completion events and callbacks
+################################################################################
+
+output "events_bus_arn" {
+  description = "ARN of the event bus the completion events go to (source events.source, detail-type \"Job Ended\"), or null when events are off."
+  value       = local.events_enabled ? local.events_bus_arn : null
+}
+
+output "callback_secret_arn" {
+  description = "ARN of the Secrets Manager secret whose value signs callbacks (Async-Jobs-Signature), or null when no callback host is allowed. Receivers read it to verify."
+  value       = local.callback_secret_arn
+}

@@ -28,6 +28,8 @@ WORKER_ACTIONS = LOGS_XRAY | {
     "sqs:GetQueueAttributes",
     "sqs:ChangeMessageVisibility",
     "sqs:SendMessage",
+    # completion events are on by default (the default bus)
+    "events:PutEvents",
 }
 
 LIST_PREFIXES = {
