@@ -10,17 +10,19 @@ provider "aws" {
   s3_use_path_style           = true
 
   endpoints {
-    apigateway   = var.aws_endpoint_url
-    apigatewayv2 = var.aws_endpoint_url
-    cloudwatch   = var.aws_endpoint_url
-    iam          = var.aws_endpoint_url
-    kms          = var.aws_endpoint_url
-    lambda       = var.aws_endpoint_url
-    logs         = var.aws_endpoint_url
-    s3           = var.aws_endpoint_url
-    sns          = var.aws_endpoint_url
-    sqs          = var.aws_endpoint_url
-    sts          = var.aws_endpoint_url
+    apigateway     = var.aws_endpoint_url
+    apigatewayv2   = var.aws_endpoint_url
+    cloudwatch     = var.aws_endpoint_url
+    events         = var.aws_endpoint_url
+    iam            = var.aws_endpoint_url
+    kms            = var.aws_endpoint_url
+    lambda         = var.aws_endpoint_url
+    logs           = var.aws_endpoint_url
+    s3             = var.aws_endpoint_url
+    secretsmanager = var.aws_endpoint_url
+    sns            = var.aws_endpoint_url
+    sqs            = var.aws_endpoint_url
+    sts            = var.aws_endpoint_url
   }
 }
 
@@ -51,4 +53,13 @@ module "async_jobs" {
 
   force_destroy         = true
   log_retention_in_days = 1
+
+  # Completion events on the default bus; the local runtime appends each to logs/events.ndjson.
+  # Callbacks reach a receiver on this machine: private addresses (127.0.0.1) are allowed here
+  # only, and the receiver's own CA is trusted for callbacks (never TLS verification off).
+  callbacks = {
+    allowed_hosts           = var.callback_allowed_hosts
+    allow_private_addresses = true
+    ca_bundle_pem           = var.callback_ca_bundle_pem
+  }
 }

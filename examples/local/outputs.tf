@@ -213,3 +213,13 @@ output "dashboard_name" {
   description = "Name of the CloudWatch dashboard, or null when create_alarms = false."
   value       = module.async_jobs.dashboard_name
 }
+
+output "events_bus_arn" {
+  description = "ARN of the event bus the completion events go to."
+  value       = module.async_jobs.events_bus_arn
+}
+
+output "callback_secret_arn" {
+  description = "ARN of the secret that signs callbacks, or null when no callback host is allowed."
+  value       = module.async_jobs.callback_secret_arn
+}

@@ -15,3 +15,15 @@ variable "chunk_size" {
   type        = number
   default     = 1000
 }
+
+variable "callback_allowed_hosts" {
+  description = "Hosts job callbacks may name. Tests allow \"localhost\" for a local HTTPS receiver."
+  type        = list(string)
+  default     = []
+}
+
+variable "callback_ca_bundle_pem" {
+  description = "CA certificate (PEM) of a local test receiver, trusted by the worker for callbacks only."
+  type        = string
+  default     = null
+}

@@ -153,6 +153,7 @@ class LocalDeployment:
             work_dir = runs_dir / f"{self.example_dir.name}-{stamp}-{os.getpid()}-{id(self) % 10000}"
         self.work_dir = Path(work_dir)
         self.log_dir = self.work_dir / "logs"
+        self.events_log = self.log_dir / "events.ndjson"
         self.packages_dir = self.work_dir / "packages"
         self.prewarm = prewarm
         self.destroy_on_stop = destroy_on_stop
@@ -405,6 +406,8 @@ class LocalDeployment:
         build_packages(self.project_root, self.packages_dir)
         self.timings["packages"] = time.monotonic() - started
         self._exit.enter_context(moto_patches.local_patches())
+        # every event accepted on any bus, one JSON line each (the local event log)
+        moto_patches.EVENT_LOG.path = self.events_log
         moto_patches.ACCOUNT_CONCURRENCY.concurrent_executions = (
             self.account_concurrency.concurrent_executions
         )

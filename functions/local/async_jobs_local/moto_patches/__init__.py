@@ -1,8 +1,9 @@
 """Where moto behaves differently from AWS in a way the module or the engine hits: one module per service.
 
 ``s3`` (atomic conditional writes, bucket policy conditions, notifications that never fail the
-request), ``sqs`` (atomic receive/delete, the event source mapping played locally, queue
-attributes as AWS returns them), ``lambda_`` (LoggingConfig kept), ``iam`` (identity policies
+request), ``events`` (accepted events appended to the local event log), ``sqs`` (atomic
+receive/delete, the event source mapping played locally, queue attributes as AWS returns them),
+``lambda_`` (LoggingConfig kept), ``iam`` (identity policies
 evaluated as IAM does, enforcement on/off, AWS managed policies), and a fresh account's rules:
 ``apigateway`` (REST stage logging needs the account's CloudWatch role), ``lambda_quota``
 (reserved concurrency leaves the account's minimum unreserved); ``ec2`` (descriptions of rules
@@ -21,6 +22,7 @@ from contextlib import contextmanager
 from ._patch import MotoPatch
 from .apigateway import stage_logging_needs_account_role
 from .ec2 import referenced_group_rule_descriptions
+from .events import EVENT_LOG, EventLog, events_logged
 from .iam import IamEnforcement, identity_policy_evaluation, load_aws_managed_policies
 from .lambda_ import lambda_logging_config
 from .lambda_quota import PROFILE as ACCOUNT_CONCURRENCY
@@ -32,6 +34,9 @@ from .sqs_fair import fair_queues, fair_queues_suspended
 
 __all__ = [
     "ACCOUNT_CONCURRENCY",
+    "EVENT_LOG",
+    "EventLog",
+    "events_logged",
     "AccountConcurrency",
     "account_concurrency_quota",
     "stage_logging_needs_account_role",
@@ -66,6 +71,7 @@ def local_patches() -> Iterator[None]:
         bucket_policy_conditions(),
         lambda_logging_config(),
         identity_policy_evaluation(),
+        events_logged(),
         referenced_group_rule_descriptions(),
         user_parameters_have_a_source(),
         # a fresh account's rules: no API Gateway CloudWatch role, a small concurrency quota
