@@ -3,6 +3,7 @@
 ``s3`` (atomic conditional writes, bucket policy conditions, notifications that never fail the
 request), ``events`` (accepted events appended to the local event log), ``sqs`` (atomic
 receive/delete, the event source mapping played locally, queue attributes as AWS returns them),
+``sqs_fair`` (standard queues deliver fairly between message groups, as SQS fair queues do),
 ``lambda_`` (LoggingConfig kept), ``iam`` (identity policies
 evaluated as IAM does, enforcement on/off, AWS managed policies), and a fresh account's rules:
 ``apigateway`` (REST stage logging needs the account's CloudWatch role), ``lambda_quota``
