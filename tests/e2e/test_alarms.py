@@ -173,7 +173,9 @@ def test_a_worker_broken_by_its_configuration_fires_worker_errors(
         errors = stack.cloudwatch.store.datapoints(key_of("AWS/Lambda", "Errors", {"FunctionName": worker}))
         assert sum(value for at, value in errors if at >= started) >= 1
         # the worker's log names the variable; the job's message waits in the queue, not lost
-        assert "STATE_BUCKET" in (stack.log_dir / f"{worker}.log").read_text()
+        assert (
+            "environment variable STATE_BUCKET: is required" in (stack.log_dir / f"{worker}.log").read_text()
+        )
         assert queue_depth(stack, stack.outputs["queue_url"]) >= 1
         assert client.get(response.json()["job_id"]).json()["status"] == "queued"
     finally:
