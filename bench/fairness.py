@@ -73,6 +73,9 @@ def measure(stack: LocalDeployment, plan: dict[str, Any]) -> dict[str, Any]:
     worker = stack.outputs["worker_function_name"]
     stack.set_worker_concurrency(plan["worker_concurrency"])
     stack.pools[worker].warm(plan["worker_concurrency"])  # cold starts are measured on their own
+    route = stack.gateway.api.match("POST", "/jobs")[0] if stack.gateway else None
+    if route is not None:
+        stack.pools[route.function].warm(1)
     sink_latency = {
         "service": "s3",
         "operation": "PutObject",
