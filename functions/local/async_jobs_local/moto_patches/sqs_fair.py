@@ -112,7 +112,8 @@ _FAIR_QUEUES = MotoPatch("sqs-fair-queues", _targets)
 
 
 def fair_queues() -> MotoPatch:
-    """Standard queues deliver the messages of groups with fewer in flight first (fair queues)."""
+    """Standard queues deliver the messages of the groups with the fewest in flight, then the fewest
+    recent deliveries, first (fair queues)."""
     return _FAIR_QUEUES.start()
 
 
