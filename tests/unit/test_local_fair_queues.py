@@ -3,6 +3,7 @@ local event source mapping's pollers."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -133,3 +134,24 @@ def test_the_event_source_mappings_pollers_deliver_fairly(sqs: Any) -> None:
     # THEN a's messages were handled within the next two batches, not after b's 40
     assert sorted(handled) == sorted([*(f"b{n}" for n in range(40)), "a0", "a1"])
     assert handled.index("a1") <= 6, handled
+
+
+def test_a_dead_lettered_message_keeps_its_group(sqs: Any) -> None:
+    # GIVEN a queue that dead-letters on the second receive
+    dlq = queue(sqs)
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = str(
+        sqs.create_queue(
+            QueueName=f"fair-{uuid.uuid4().hex[:12]}",
+            Attributes={
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"})
+            },
+        )["QueueUrl"]
+    )
+    send(sqs, url, ["b0"], "b")
+    # WHEN it is received once, not deleted, and received again
+    assert sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"][0]["Body"] == "b0"
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    # THEN it is in the DLQ with its group (dead-letter accounting sees the caller's group)
+    [moved] = sqs.receive_message(QueueUrl=dlq, MessageSystemAttributeNames=["All"])["Messages"]
+    assert (moved["Body"], moved["Attributes"]["MessageGroupId"]) == ("b0", "b")
