@@ -24,6 +24,7 @@ from async_jobs_local.local_functions import LocalFunction
 from async_jobs_local.packages import build_packages
 
 from . import coldstart, contention, cost, fairness, latency, report, throughput
+from .database import measure as measure_database
 from .profiles import PROFILES
 from .stats import ratio
 from .workload import SYNC_FUNCTION
@@ -178,7 +179,7 @@ def run(profile: str, out: Path) -> dict[str, Path]:
             "load_average_start": _load(),
         },
         "settings": settings,
-        # Filled by the PostgreSQL sink comparison when it is measured.
+        # The PostgreSQL comparison (bench/database.py); not in the smoke profile.
         "database": None,
     }
     if profile == "smoke":
@@ -188,6 +189,11 @@ def run(profile: str, out: Path) -> dict[str, Path]:
             results["cold_start"] = coldstart.measure(packages, settings["cold_start_runs"])
     else:
         _full(settings, results)
+        # its own deployment (examples/postgres), after the bench stack's: one per process
+        log.info("measuring database")
+        started = time.monotonic()
+        results["database"] = measure_database(settings["database"]["records"])
+        results.setdefault("timings", {})["database_s"] = time.monotonic() - started
     results["machine"]["load_average_end"] = _load()
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results["ratios"] = ratios(results)

@@ -1,24 +1,26 @@
 """What the pattern protects a database from: ``python -m bench.database [--records N] [--out FILE]``.
 
-One real PostgreSQL (async_jobs_local/postgres.py: TLS, max_connections 20, like a small RDS
-instance shared with other applications) takes the same records two ways:
+examples/postgres is applied to a local moto server, its RDS endpoint answered by one real
+PostgreSQL (async_jobs_local.postgres: TLS only, max_connections 20, like a small RDS instance
+shared with other applications; async_jobs_local.databases routes the endpoint and plays RDS IAM
+authentication). 50 concurrent HTTP clients send the same records two ways:
 
-- ``sync``: 50 concurrent clients, each a synchronous bulk request that opens its own
-  connection and writes its records one statement at a time (the API this project replaces);
-- ``async``: the 50 clients' records queued as chunks and written by 4 workers (the worker's
-  ``worker_maximum_concurrency``), each with one ``PostgresSink`` (COPY + upsert per chunk).
-  The queue is in-process here: the figures are the database's side of the pattern.
+- ``sync``: ``POST /sync/db/jobs``, the design this project replaces (bench/sync_database_handler.py,
+  run with the worker's package, role and configuration): each request opens its own connection
+  and inserts its records one statement at a time while the client waits;
+- ``async``: ``POST /jobs`` of the deployed module (``worker_maximum_concurrency = 4``, the
+  ``postgres`` sink): ``202`` at once, then the worker COPYs and upserts chunk by chunk.
 
 Each mode reports ``peak_connections`` (client backends in ``pg_stat_activity``, sampled every
-10 ms), ``errors`` (refused connections such as "too many clients", failed writes),
-``records_written`` (rows in the table after the run) and ``seconds``.
+10 ms, the sampler's own excluded), ``errors`` (requests not answered 2xx, and for ``async`` jobs
+that did not succeed), ``records_written`` (rows the mode added), ``seconds`` (first request to
+last row written) and the requests' latency (``p50_s``, ``p95_s``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import queue
 import sys
 import threading
 import time
@@ -28,25 +30,28 @@ from typing import Any
 
 import psycopg
 
-from async_jobs.config import PostgresConfig
-from async_jobs.sinks.postgres import PostgresSink
-from async_jobs_local.postgres import DATABASE, USER, PostgresServer, start_server
+from async_jobs_local import JobsClient, LocalDeployment
+from async_jobs_local.local_functions import LocalFunction
+from async_jobs_local.postgres import PostgresServer, start_server
+from async_jobs_local.postgres_example import DATABASE, postgres_deployment, set_up_database
 
+from .stats import percentile
+from .workload import TERMINAL, job_state, post, record
+
+ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = 50
 WORKERS = 4
-CHUNK_SIZE = 500
-DDL = (
-    "CREATE TABLE {table} (job_id text NOT NULL, record_index bigint NOT NULL, "
-    "record jsonb NOT NULL, PRIMARY KEY (job_id, record_index))"
-)
+MAX_CONNECTIONS = 20
+SYNC_ROUTE = "POST /sync/db/jobs"
+SYNC_FUNCTION = "async-jobs-bench-sync-db"
 
 
 class Sampler(threading.Thread):
     """Peak of client connections, from a connection opened before the load starts."""
 
-    def __init__(self, server: PostgresServer) -> None:
+    def __init__(self, server: PostgresServer, dbname: str = DATABASE) -> None:
         super().__init__(daemon=True)
-        self._conn = psycopg.connect(**server.settings(), autocommit=True)  # type: ignore[arg-type]
+        self._conn = psycopg.connect(**server.settings(dbname=dbname), autocommit=True)  # type: ignore[arg-type]
         self._done = threading.Event()
         self.peak = 0
 
@@ -66,106 +71,141 @@ class Sampler(threading.Thread):
         return self.peak
 
 
-def _count(server: PostgresServer, table: str) -> int:
-    with psycopg.connect(**server.settings()) as conn:  # type: ignore[arg-type]
-        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+def rows(server: PostgresServer) -> int:
+    with psycopg.connect(**server.settings(dbname=DATABASE)) as conn:  # type: ignore[arg-type]
+        row = conn.execute("SELECT count(*) FROM job_records").fetchone()
         return int(row[0]) if row else 0
 
 
-def _measure(server: PostgresServer, table: str, run: Callable[[list[int]], None]) -> dict[str, Any]:
-    with psycopg.connect(**server.settings(), autocommit=True) as conn:  # type: ignore[arg-type]
-        conn.execute(DDL.format(table=table))
-    errors = [0]
-    sampler = Sampler(server)
-    sampler.start()
-    started = time.perf_counter()
-    run(errors)
-    seconds = time.perf_counter() - started
+def concurrently(clients: int, request: Callable[[int], None]) -> None:
+    """``request(n)`` for each client at once, released together as a burst."""
+    burst = threading.Barrier(clients)
+
+    def client(number: int) -> None:
+        burst.wait()
+        request(number)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def warm(stack: LocalDeployment, function_name: str, count: int) -> None:
+    """Up to ``count`` environments of the function started, a few at a time: warm, as a busy API's
+    are (50 cold starts at once on two cores exceed Lambda's 10 s init limit, and the run would
+    measure that instead of the database)."""
+    pool = stack.pools[function_name]
+    for started in range(4, count + 4, 4):
+        pool.warm(min(started, count))
+
+
+def summary(peak: int, errors: int, written: int, seconds: float, latencies: list[float]) -> dict[str, Any]:
     return {
-        "peak_connections": sampler.finish(),
-        "errors": errors[0],
-        "records_written": _count(server, table),
+        "peak_connections": peak,
+        "errors": errors,
+        "records_written": written,
         "seconds": round(seconds, 3),
+        "requests": len(latencies),
+        "p50_s": round(percentile(latencies, 50), 4) if latencies else None,
+        "p95_s": round(percentile(latencies, 95), 4) if latencies else None,
     }
 
 
-def sync_mode(server: PostgresServer, records: int) -> dict[str, Any]:
-    per_client = records // CLIENTS
-    lock = threading.Lock()
-    burst = threading.Barrier(CLIENTS)  # the clients arrive together, as a burst does
-
-    def client(number: int, errors: list[int]) -> None:
-        burst.wait()
-        try:
-            with psycopg.connect(**server.settings(), autocommit=True) as conn:  # type: ignore[arg-type]
-                for index in range(per_client):
-                    conn.execute(
-                        "INSERT INTO sync_records VALUES (%s, %s, %s)",
-                        (f"client-{number}", index, json.dumps({"i": index})),
-                    )
-        except psycopg.Error:
-            with lock:
-                errors[0] += 1  # the request fails: its records are not written
-
-    def run(errors: list[int]) -> None:
-        threads = [threading.Thread(target=client, args=(n, errors)) for n in range(CLIENTS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-
-    return _measure(server, "sync_records", run)
-
-
-def async_mode(server: PostgresServer, records: int) -> dict[str, Any]:
-    per_client = records // CLIENTS
-    chunks: queue.Queue[tuple[str, int, list[tuple[int, dict[str, Any]]]] | None] = queue.Queue()
-    for number in range(CLIENTS):
-        rows = [(index, {"i": index}) for index in range(per_client)]
-        for chunk, start in enumerate(range(0, per_client, CHUNK_SIZE)):
-            chunks.put((f"client-{number}", chunk, rows[start : start + CHUNK_SIZE]))
-    config = PostgresConfig(
-        host="127.0.0.1", port=server.port, database=DATABASE, user=USER, table="async_records", auth="secret"
-    )
+def sync_mode(stack: LocalDeployment, server: PostgresServer, records: int, clients: int) -> dict[str, Any]:
+    api = JobsClient(stack.stage_url, access_key=stack.admin_credentials()[0], timeout=120)
+    per_client = records // clients
+    payload = json.dumps({"records": [record(i) for i in range(per_client)]}).encode()
+    latencies: list[float] = []
+    errors: list[str] = []
     lock = threading.Lock()
 
-    def worker(errors: list[int]) -> None:
-        sink = PostgresSink(lambda: psycopg.connect(**server.settings(), autocommit=True), config)  # type: ignore[arg-type]
-        while (item := chunks.get()) is not None:
-            job_id, chunk, rows = item
-            try:
-                sink.write(job_id, chunk, rows)
-            except Exception:  # noqa: BLE001 - counted; SQS would redeliver the chunk
-                with lock:
-                    errors[0] += 1
-                chunks.put(item)
+    def request(_: int) -> None:
+        status, seconds, document = post(api, "/sync/db/jobs", payload)
+        with lock:
+            latencies.append(seconds)
+            if status != 200:
+                errors.append(str((document or {}).get("detail") or status))
 
-    def run(errors: list[int]) -> None:
-        threads = [threading.Thread(target=worker, args=(errors,)) for _ in range(WORKERS)]
-        for thread in threads:
-            thread.start()
-        for _ in threads:
-            chunks.put(None)
-        for thread in threads:
-            thread.join()
-
-    return _measure(server, "async_records", run)
+    warm(stack, SYNC_FUNCTION, clients)
+    before = rows(server)
+    sampler = Sampler(server)
+    sampler.start()
+    started = time.perf_counter()
+    concurrently(clients, request)
+    seconds = time.perf_counter() - started
+    result = summary(sampler.finish(), len(errors), rows(server) - before, seconds, latencies)
+    # what the server answered, once each ("too many clients already", reserved slots)
+    result["refusals"] = sorted({error.split("FATAL:")[-1].strip()[:80] for error in errors})[:3]
+    return result
 
 
-def measure(records: int = 50_000) -> dict[str, Any]:
+def async_mode(
+    stack: LocalDeployment, server: PostgresServer, records: int, clients: int, timeout: float = 600
+) -> dict[str, Any]:
+    api = JobsClient(stack.stage_url, access_key=stack.admin_credentials()[0], timeout=120)
+    per_client = records // clients
+    payload = json.dumps({"records": [record(i) for i in range(per_client)]}).encode()
+    latencies: list[float] = []
+    job_ids: list[str] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def request(_: int) -> None:
+        status, seconds, document = post(api, "/jobs", payload)
+        with lock:
+            latencies.append(seconds)
+            if status == 202 and document:
+                job_ids.append(document["job_id"])
+            else:
+                errors[0] += 1
+
+    warm(stack, stack.outputs["api_routes"]["POST /jobs"], clients)
+    before = rows(server)
+    sampler = Sampler(server)
+    sampler.start()
+    started = time.perf_counter()
+    concurrently(clients, request)
+    deadline = time.monotonic() + timeout
+    pending = list(job_ids)
+    while pending and time.monotonic() < deadline:
+        time.sleep(0.2)
+        pending = [job for job in pending if job_state(stack, job)["status"] not in TERMINAL]
+    seconds = time.perf_counter() - started
+    failed = sum(1 for job in job_ids if job_state(stack, job)["status"] != "succeeded")
+    return summary(sampler.finish(), errors[0] + failed, rows(server) - before, seconds, latencies)
+
+
+def measure(records: int = 50_000, clients: int = CLIENTS) -> dict[str, Any]:
     """The ``database`` object of the bench results."""
-    server = start_server(max_connections=20)
+    server = start_server(max_connections=MAX_CONNECTIONS)
     if server is None:
         raise SystemExit("PostgreSQL is not installed (no initdb): apt-get install -y postgresql")
+    sync = LocalFunction(
+        SYNC_FUNCTION,
+        "sync_database_handler.handler",
+        ROOT / "bench" / "sync_database_handler.py",
+        "worker",
+        concurrency=clients,  # the replaced API scales with its callers, as Lambda does
+    )
+    # No terraform destroy: the stack goes with its moto server.
+    stack = postgres_deployment(
+        server, {"worker_concurrency": WORKERS}, extra_routes={SYNC_ROUTE: sync}, destroy_on_stop=False
+    )
     try:
+        stack.start()
+        set_up_database(server)
         return {
-            "max_connections": 20,
-            "clients": CLIENTS,
+            "max_connections": MAX_CONNECTIONS,
+            "clients": clients,
             "workers": WORKERS,
-            "sync": sync_mode(server, records),
-            "async": async_mode(server, records),
+            "records": records,
+            "sync": sync_mode(stack, server, records, clients),
+            "async": async_mode(stack, server, records, clients),
         }
     finally:
+        stack.stop()
         server.stop()
 
 

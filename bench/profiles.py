@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 FULL: dict[str, Any] = {
+    # examples/postgres deployed: 50 clients, sync (one connection each) and async (4 workers)
+    "database": {"records": 50_000},
     "latency": {
         "async": {"10": 30, "1000": 20, "10000": 10, "largest": 5},
         # A sync request of 10,000 records or more runs into API Gateway's 29 s: one try shows it.
@@ -31,6 +33,7 @@ FULL: dict[str, Any] = {
 }
 
 QUICK: dict[str, Any] = {
+    "database": {"records": 5_000},
     "latency": {
         "async": {"10": 3, "1000": 3, "10000": 2, "largest": 1},
         "sync": {"10": 2, "1000": 1},

@@ -43,7 +43,36 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for section in (_latency, _throughput, _scaling, _contention, _fairness, _cost, _cold_start):
         lines += section(results)
+    lines += _database(results)
     return "\n".join(lines)
+
+
+def _database(results: dict[str, Any]) -> list[str]:
+    database = results.get("database")
+    if not database:
+        return []
+    lines = [
+        "## Database protection (PostgreSQL)",
+        "",
+        f"examples/postgres on the local stack, its RDS endpoint a real PostgreSQL with "
+        f"max_connections {database['max_connections']}; {database['clients']} concurrent clients send "
+        f"{database['records']:,} records. Sync: each request holds a connection and inserts row by row. "
+        f"Async: POST /jobs, the worker (maximum concurrency {database['workers']}) COPYs and upserts.",
+        "",
+    ]
+    rows = [
+        [
+            mode,
+            str(figures["peak_connections"]),
+            str(figures["errors"]),
+            f"{figures['records_written']:,}",
+            f"{figures['seconds']:.1f} s",
+            _ms(figures.get("p95_s")),
+        ]
+        for mode, figures in (("sync", database["sync"]), ("async", database["async"]))
+    ]
+    header = ["mode", "peak connections", "errors", "records written", "seconds", "request p95"]
+    return lines + _table(header, rows)
 
 
 def _latency(results: dict[str, Any]) -> list[str]:
