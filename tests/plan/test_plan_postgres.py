@@ -106,3 +106,8 @@ def test_postgres_example(terraform: Callable[[Path], tftest.TerraformTest], emp
     assert plan.unknown["module.worker.aws_lambda_function.this"]["environment"]
     mapping = plan.values["aws_lambda_event_source_mapping.worker"]
     assert mapping["scaling_config"][0]["maximum_concurrency"] == 4
+    # the worker's rules are rule resources only (inline rules beside them would fight over the group)
+    assert not plan.values["aws_security_group.worker"].get("egress")
+    https = plan.values["aws_vpc_security_group_egress_rule.worker_to_aws"]
+    assert (https["from_port"], https["to_port"], https["cidr_ipv4"]) == (443, 443, "0.0.0.0/0")
+    assert database["deletion_protection"] is True
