@@ -1,22 +1,16 @@
-"""A small HTTP client of the job API (standard library only), used by the demo and the e2e tests."""
+"""The job API's HTTP client for the demo and the e2e tests: the shipped client's transport and
+``Response`` (``async_jobs_client.api``), with every answer returned as it came (tests assert
+statuses and headers) and the local stack's stand-in authentication."""
 
 from __future__ import annotations
 
-import http.client
 import json
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from async_jobs_client.api import Response, send
 
-@dataclass
-class Response:
-    status: int
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
+__all__ = ["JobsClient", "Response"]
 
 
 class JobsClient:
@@ -68,15 +62,8 @@ class JobsClient:
             target = split.path + (f"?{split.query}" if split.query else "")
         all_headers = {**self._auth_headers(), **(headers or {})}
         payload = body.encode() if isinstance(body, str) else body
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        try:
-            connection.request(method, target, body=payload, headers=all_headers)
-            response = connection.getresponse()
-            return Response(
-                response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-            )
-        finally:
-            connection.close()
+        url = f"http://{self.host}:{self.port}{target}"
+        return send(method, url, body=payload, headers=all_headers, timeout=self.timeout)
 
     def submit(self, records: list[Any], metadata: dict[str, Any] | None = None, **headers: str) -> Response:
         document: dict[str, Any] = {"records": records}
