@@ -12,7 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from async_jobs_local import runtime_loop
+from async_jobs_local import databases, runtime_loop
 from async_jobs_local.esm import SqsEventSource
 from async_jobs_local.faults import ENV_VAR, AwsErrors, FaultPlan, Faults
 
@@ -27,7 +27,9 @@ def _s3(hook: AwsErrors, attempts: int) -> Any:
 
 
 def test_the_runtime_loop_reads_the_variable_the_deployment_sets() -> None:
-    assert runtime_loop.FAULTS_ENV_VAR == ENV_VAR
+    # the runtime loop loads each local hook by the variable its module reads
+    assert runtime_loop.LOCAL_HOOKS[ENV_VAR] == "faults.py"
+    assert runtime_loop.LOCAL_HOOKS[databases.ENV_VAR] == "databases.py"
     plan = FaultPlan(aws_error_rate=0.25, delay_seconds=(2, 3), seed=4)
     assert FaultPlan.from_environment(plan.to_environment()) == plan
 
