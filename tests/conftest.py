@@ -7,6 +7,7 @@ port of its own, in a directory of its own.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,8 +29,11 @@ def postgres_server() -> Iterator[PostgresServer]:
         server.stop()
 
 
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On parallel workers, modules with a slow test go first, in collection order.
+    """On parallel workers, the e2e modules and those with a slow test go first, in collection order.
 
     The workers hand out whole modules in collection order (--dist loadscope
     --no-loadscope-reorder): the long stack applies start at once and the many quick modules
@@ -37,5 +41,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     if not hasattr(config, "workerinput"):
         return
-    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_modules)  # stable: order kept within each group
+    slow = {item.path for item in items if item.get_closest_marker("slow") or item.path.is_relative_to(E2E)}
+    items.sort(key=lambda item: item.path not in slow)  # stable: order kept within each group

@@ -6,7 +6,8 @@ to the API over real HTTP on 127.0.0.1.
 Parallel runs (`make test`: pytest-xdist, --dist loadscope) keep each module whole in one worker
 process, and a worker runs one module at a time. What keeps that safe, and what a module must not
 break: stacks come from start_stack() in a module-scoped (never session- or package-scoped)
-fixture, since moto's backends are global to the process; every port is 0 (ask the OS); every
+fixture, since moto's backends are global to the process (a deployment resets them when it starts
+and stops: it never sees what an earlier module of its worker left); every port is 0; every
 file a test writes goes under tmp_path or the deployment's own work_dir, never a fixed path in
 the checkout; Terraform runs through LocalDeployment, whose init holds the shared init lock.
 """

@@ -421,6 +421,10 @@ class LocalDeployment:
         self.endpoint_url = f"http://{moto_host}:{moto_port}"
         self.timings["moto"] = time.monotonic() - started
         log.info("moto server on %s", self.endpoint_url)
+        # moto's backends are global to the process: what an earlier user of moto in this process
+        # left there (a test's own moto server, a plan test's apply) goes before this apply, so the
+        # deployment starts in an empty account, as its inventory and fresh-account checks assume.
+        self._reset_moto()
 
         self._apply_example()
 
