@@ -24,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-from async_jobs_local import JobsClient, LocalDeployment  # noqa: E402
+from async_jobs_local import JobsClient, LocalDeployment, moto_patches  # noqa: E402
 from async_jobs_local.faults import FaultPlan  # noqa: E402
 
 TERMINAL = {"succeeded", "completed_with_errors", "failed", "cancelled", "expired"}
@@ -42,12 +42,16 @@ def _require_tools() -> None:
 
 def start_stack(example: str, **kwargs: Any) -> Iterator[LocalDeployment]:
     _require_tools()
+    quota = moto_patches.ACCOUNT_CONCURRENCY
+    before = (quota.concurrent_executions, quota.minimum_unreserved)
     stack = LocalDeployment(ROOT / "examples" / example, port=0, **kwargs)
     stack.start()
     try:
         yield stack
     finally:
         stack.stop()
+    # the next module of this worker process must find the account quota as it was
+    assert (quota.concurrent_executions, quota.minimum_unreserved) == before, "account quota not restored"
 
 
 @pytest.fixture(scope="module")

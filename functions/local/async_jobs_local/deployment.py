@@ -408,10 +408,11 @@ class LocalDeployment:
         self._exit.enter_context(moto_patches.local_patches())
         # every event accepted on any bus, one JSON line each (the local event log)
         moto_patches.EVENT_LOG.path = self.events_log
-        moto_patches.ACCOUNT_CONCURRENCY.concurrent_executions = (
-            self.account_concurrency.concurrent_executions
-        )
-        moto_patches.ACCOUNT_CONCURRENCY.minimum_unreserved = self.account_concurrency.minimum_unreserved
+        quota = moto_patches.ACCOUNT_CONCURRENCY  # global to the process: put back at stop()
+        self._exit.callback(setattr, quota, "concurrent_executions", quota.concurrent_executions)
+        self._exit.callback(setattr, quota, "minimum_unreserved", quota.minimum_unreserved)
+        quota.concurrent_executions = self.account_concurrency.concurrent_executions
+        quota.minimum_unreserved = self.account_concurrency.minimum_unreserved
         moto_patches.load_aws_managed_policies()
 
         started = time.monotonic()
