@@ -14,6 +14,7 @@ the checkout; Terraform runs through LocalDeployment, whose init holds the share
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 from async_jobs_local import JobsClient, LocalDeployment, moto_patches  # noqa: E402
+from async_jobs_local.deployment import MANAGED_POLICIES_SETTING as MANAGED_POLICIES  # noqa: E402
 from async_jobs_local.faults import FaultPlan  # noqa: E402
 
 TERMINAL = {"succeeded", "completed_with_errors", "failed", "cancelled", "expired"}
@@ -43,15 +45,16 @@ def _require_tools() -> None:
 def start_stack(example: str, **kwargs: Any) -> Iterator[LocalDeployment]:
     _require_tools()
     quota = moto_patches.ACCOUNT_CONCURRENCY
-    before = (quota.concurrent_executions, quota.minimum_unreserved)
+    before = (quota.concurrent_executions, quota.minimum_unreserved, os.environ.get(MANAGED_POLICIES))
     stack = LocalDeployment(ROOT / "examples" / example, port=0, **kwargs)
     stack.start()
     try:
         yield stack
     finally:
         stack.stop()
-    # the next module of this worker process must find the account quota as it was
-    assert (quota.concurrent_executions, quota.minimum_unreserved) == before, "account quota not restored"
+    # the next module of this worker process must find moto's process-wide settings as they were
+    after = (quota.concurrent_executions, quota.minimum_unreserved, os.environ.get(MANAGED_POLICIES))
+    assert after == before, "the stack left moto's process-wide settings changed"
 
 
 @pytest.fixture(scope="module")

@@ -71,6 +71,16 @@ def _in_use(run: Path) -> bool:
     return False
 
 
+MANAGED_POLICIES_SETTING = "MOTO_IAM_LOAD_MANAGED_POLICIES"
+
+
+def _restore_environ(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
 def _prune_runs(runs_dir: Path, keep: int) -> None:
     # Several deployments may run at once (tests, `make local`): never delete a live one's files.
     runs = sorted((p for p in runs_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
@@ -413,6 +423,11 @@ class LocalDeployment:
         self._exit.callback(setattr, quota, "minimum_unreserved", quota.minimum_unreserved)
         quota.concurrent_executions = self.account_concurrency.concurrent_executions
         quota.minimum_unreserved = self.account_concurrency.minimum_unreserved
+        # load_aws_managed_policies() tells moto, through the environment, to load them into every
+        # IAM backend it creates; later moto users of this process (unit tests) are spared that
+        self._exit.callback(
+            _restore_environ, MANAGED_POLICIES_SETTING, os.environ.get(MANAGED_POLICIES_SETTING)
+        )
         moto_patches.load_aws_managed_policies()
 
         started = time.monotonic()
