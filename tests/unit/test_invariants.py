@@ -113,7 +113,9 @@ def test_crash_after_marker_before_state(api: Api, worker: Worker, aws: Aws) -> 
     engine.account = dying
     # WHEN the chunk fails once (marker written, summary not), is redelivered, and the job goes on
     assert worker.deliver(first)["batchItemFailures"]
-    assert aws.keys(f"jobs/{job_id}/chunks/") == [f"jobs/{job_id}/chunks/0.json"]
+    assert aws.keys(f"jobs/{job_id}/chunks/") == [
+        f"jobs/{job_id}/chunks/0.{end}" for end in ("json", "started")
+    ]
     assert done(aws.state(job_id)) == []
     for message in (first, second):
         assert worker.deliver(message, receive_count=2) == {"batchItemFailures": []}

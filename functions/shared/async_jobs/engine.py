@@ -5,7 +5,10 @@ Exactly-once accounting over at-least-once delivery:
   2. the chunk marker jobs/{id}/chunks/{n}.json is created once (If-None-Match: *) and the
      first marker's counts are the chunk's counts for ever;
   3. the job summary adds a chunk only when n is not yet in its `done` set, with an
-     If-Match compare-and-swap, so concurrent completions never lose an update.
+     If-Match compare-and-swap, so concurrent completions never lose an update;
+  4. jobs/{id}/chunks/{n}.started is written before the sink write: a delivery that finds the
+     job cancelled skips the chunk only when no earlier delivery may have written any of it
+     (one that did is run to the end, so the sink holds exactly the succeeded records).
 Every chunk message is parsed into a ChunkRef and compared with the job's plan before anything
 is read: a message the plan does not hold is logged and dropped, never counted. The state
 rules themselves are pure functions in `model`; this module applies them through the store.
@@ -391,14 +394,21 @@ class Engine:
             # already running has `started_at`: any cancel from now on answers `cancelling`.)
             moment = self.clock()
             state, _ = self.store.update_state(ref.job_id, lambda current: model.claim_chunk(current, moment))
+        attempt = int(state.get("attempt") or 0)
         if not model.may_run_chunks(state):
-            # Cancelled (or ended) before this chunk started: account it without running it, or
-            # with the counts of a marker an earlier delivery already wrote.
-            attempt = int(state.get("attempt") or 0)
+            # Cancelled (or ended): account the chunk with the counts of a marker an earlier
+            # delivery wrote; or finish it when an earlier delivery began its sink write and died
+            # before its marker (its rows may be in the sink); or else skip it without running it.
             stored = self.store.get_json(Keys.marker(ref.job_id, ref.chunk, attempt))
-            skipped = replace(ChunkMarker.skipped_all(ref), attempt=attempt)
-            self.account(ChunkMarker.from_dict(stored) if stored else skipped)
-            return
+            if stored:
+                self.account(ChunkMarker.from_dict(stored))
+                return
+            if self.store.get_bytes(Keys.started(ref.job_id, ref.chunk, attempt)) is None:
+                self.account(replace(ChunkMarker.skipped_all(ref), attempt=attempt))
+                return
+        self._run_chunk(ref, state, attempt)
+
+    def _run_chunk(self, ref: ChunkRef, state: dict[str, Any], attempt: int) -> None:
         data = self.store.get_range(
             state["input_key"],
             ref.start,
@@ -407,9 +417,10 @@ class Engine:
             etag=state.get("input_etag"),
         )
         rows, errors = self._run_records(ref, data)
+        self.store.put(Keys.started(ref.job_id, ref.chunk, attempt), b"", "application/octet-stream")
         self.sink.write(ref.job_id, ref.chunk, rows)
         processed = ChunkMarker.processed(ref, len(rows), errors)
-        self.account(self._create_marker(processed, int(state.get("attempt") or 0)))
+        self.account(self._create_marker(processed, attempt))
 
     def _create_marker(self, marker: ChunkMarker, attempt: int) -> ChunkMarker:
         """The chunk's marker in the job's current attempt (a retry runs under new keys)."""

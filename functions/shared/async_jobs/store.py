@@ -98,6 +98,12 @@ class Keys:
         return f"jobs/{job_id}/chunks/{chunk}{suffix}.json"
 
     @staticmethod
+    def started(job_id: str, chunk: int, attempt: int = 0) -> str:
+        """Written before a chunk's sink write: the sink may hold some of the chunk's rows."""
+        suffix = f".a{attempt}" if attempt else ""
+        return f"jobs/{job_id}/chunks/{chunk}{suffix}.started"
+
+    @staticmethod
     def errors(job_id: str) -> str:
         return f"jobs/{job_id}/errors.ndjson"
 
