@@ -182,14 +182,10 @@ def test_a_cancel_on_the_api_side_notifies_too(
     assert [call[1]["status"] for call in recorder.calls] == ["cancelled"]
 
 
-@pytest.mark.usefixtures("bus")
-def test_a_crash_before_the_notify_message_is_sent_is_repaired_by_the_redelivery(
-    recorder: Recorder, api: Api, aws: Aws, worker: Worker, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    bus = Bus(aws.sqs, aws.sqs.get_queue_url(QueueName="captured-events")["QueueUrl"])
-    # GIVEN SQS refuses the first notify message (the worker that ended the job dies there)
+def refuse_first_notify(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """SQS refuses the first notify message sent; the refused message is kept in the list."""
     original = JobQueue.send_notify
-    failures = []
+    failures: list[dict[str, Any]] = []
 
     def flaky(self: JobQueue, message: dict[str, Any], **kwargs: Any) -> None:
         if not failures:
@@ -198,6 +194,16 @@ def test_a_crash_before_the_notify_message_is_sent_is_repaired_by_the_redelivery
         original(self, message, **kwargs)
 
     monkeypatch.setattr(JobQueue, "send_notify", flaky)
+    return failures
+
+
+@pytest.mark.usefixtures("bus")
+def test_a_crash_before_the_notify_message_is_sent_is_repaired_by_the_redelivery(
+    recorder: Recorder, api: Api, aws: Aws, worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = Bus(aws.sqs, aws.sqs.get_queue_url(QueueName="captured-events")["QueueUrl"])
+    # GIVEN SQS refuses the first notify message (the worker that ended the job dies there)
+    failures = refuse_first_notify(monkeypatch)
     job_id = _submit(api, count=4)  # one chunk: the chunk message ends the job
     # WHEN the queue is drained (the failed chunk message comes back)
     worker.drain()

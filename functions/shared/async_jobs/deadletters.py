@@ -28,6 +28,7 @@ from typing import Any
 from async_jobs import model
 from async_jobs.chunks import BadMessage
 from async_jobs.engine import Engine
+from async_jobs.expiry import ExpireRef
 from async_jobs.observability import logger
 from async_jobs.store import Keys
 
@@ -105,6 +106,14 @@ class DeadLetters:
             if first:
                 engine.emit(METRIC, 1.0, "Count")
             logger.error("dead-lettered notification kept in its job", extra=fields)
+            return job_id
+        if kind == "expire":
+            # an upload slot is never failed for its expiry message: the expiry is applied here
+            # (a failure raises, and the dead-letter queue delivers it again)
+            if first:
+                engine.emit(METRIC, 1.0, "Count")
+            logger.error("dead-lettered expiry applied", extra=fields)
+            engine.expiry.handle(ExpireRef(job_id))
             return job_id
         if ref is not None:
             engine.fail_chunk(ref, reason)

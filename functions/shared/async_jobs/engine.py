@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from async_jobs import jsontext, model
 from async_jobs.chunks import BadMessage, ChunkMarker, ChunkRef
+from async_jobs.expiry import ExpireRef, Expiry
 from async_jobs.messaging import JobQueue
 from async_jobs.model import JobStatus
 from async_jobs.notify import NotifyRef
@@ -103,6 +104,8 @@ class Engine:
         self.reports = ErrorsReport(store)
         # publishes a job's completion event and callback (notify.Notifier.handle)
         self.notify = notify
+        # writes the expiry of an upload slot nothing was uploaded to (expiry.py)
+        self.expiry = Expiry(store, queue, landed=self.upload_found, clock=clock)
 
     # -- dispatch ------------------------------------------------------------------------------
     def handle(self, message: dict[str, Any], receive_count: int) -> str | None:
@@ -129,6 +132,8 @@ class Engine:
                     self.upload_landed(upload)
             elif kind == "notify" and self.notify is not None:
                 self.notify(NotifyRef.parse(message))
+            elif kind == "expire":
+                self.expiry.handle(ExpireRef.parse(message))
             return job_id
         except Exception as exc:
             last = receive_count >= self.settings.max_receive_count
@@ -156,8 +161,9 @@ class Engine:
         if kind == "chunk":
             ref = ChunkRef.parse(message)
             return "chunk", ref.job_id, ref
-        if kind == "notify":
-            return "notify", NotifyRef.parse(message).job_id, None
+        if kind in ("notify", "expire"):
+            parse = NotifyRef.parse if kind == "notify" else ExpireRef.parse
+            return str(kind), parse(message).job_id, None
         if kind == "split":
             job_id = message.get("job_id")
             if not isinstance(job_id, str) or not model.is_job_id(job_id):
@@ -177,8 +183,10 @@ class Engine:
         reason = f"failed after {receive_count} attempts ({exc.__class__.__name__})"
         if kind == "chunk" and ref is not None:
             self.fail_chunk(ref, reason)
-        elif kind == "notify":
-            return  # the job has ended already; its notification goes to the DLQ as it is
+        elif kind in ("notify", "expire"):
+            # notify: the job has ended already; its notification goes to the DLQ as it is.
+            # expire: a slot is never failed for its expiry message; the DLQ handler retries it.
+            return
         elif isinstance(exc, DispatchNotRecorded):
             return  # the chunks were sent in this very delivery; they end the job
         else:
@@ -329,6 +337,17 @@ class Engine:
             return
         if state["status"] == JobStatus.QUEUED:
             self.split(job_id)
+
+    def upload_found(self, job_id: str) -> bool:
+        """An upload object looked for (at its slot's expiry): when it exists it is handled as its
+        S3 notification would be, with its LastModified as the time it landed."""
+        key = Keys.upload(job_id)
+        found = self.store.head_landed(key)
+        if found is None:
+            return False
+        version_id, etag, last_modified = found
+        self.upload_landed(Upload(key, last_modified, version_id, etag))
+        return True
 
     def fail_job(self, job_id: str, reason: str) -> None:
         """A split that keeps failing before all its chunks were sent. Once they were dispatched

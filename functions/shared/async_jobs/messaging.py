@@ -90,6 +90,19 @@ class JobQueue:
             fields = {"DelaySeconds": min(900, delay_seconds)}
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(message), **fields)
 
+    def send_expire(self, message: dict[str, Any], *, owner: str | None, delay_seconds: int) -> None:
+        """An upload slot's expiry (`expiry.py`), delayed up to its `expires_at` on a standard
+        queue; a FIFO queue takes no per-message delay, so there the worker finds it early and
+        leaves it to come back after its visibility timeout."""
+        job_id = str(message["job_id"])
+        fields: dict[str, Any] = {"MessageGroupId": fair_group(owner, job_id)}
+        if self.fifo:
+            # its own group: a message waiting for its time never holds back the job's others
+            fields = {"MessageGroupId": f"{job_id}:expire", "MessageDeduplicationId": f"{job_id}:expire"}
+        elif delay_seconds:
+            fields["DelaySeconds"] = min(900, delay_seconds)
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(message), **fields)
+
     def send_chunks(
         self, job_id: str, messages: Sequence[dict[str, Any]], *, owner: str | None, attempt: int = 0
     ) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from async_jobs import index, model
 from async_jobs.callbacks import validate_callback_url
+from async_jobs.expiry import Expiry
 from async_jobs.idempotency import STALE_CLAIM_SECONDS, IdempotencyRecord, IdempotencyStore, validate_key
 from async_jobs.messaging import JobQueue
 from async_jobs.model import JobStatus
@@ -142,6 +143,7 @@ class SubmitService:
         # hosts a job's callback URL may name (`callbacks.py`); empty: callbacks refused
         self.callback_hosts = tuple(callback_hosts)
         self.clock = clock
+        self.expiry = Expiry(store, queue, clock=clock)
 
     # -- POST /jobs ----------------------------------------------------------------------
     def submit(
@@ -311,6 +313,9 @@ class SubmitService:
             self_url=url_for(job_id),
         )
         url = self.store.presign_put(Keys.upload(job_id), self.upload_url_ttl_seconds, NDJSON)
+        # The expiry goes out before the state: a slot that can be read always ends, written and
+        # notified, even when its upload never comes. Not queued: nothing stored, no URL (5xx).
+        self.expiry.queue_expiry(job_id, owner, expires_at)
         self.store.put_json(index.entry_key(state), {})
         self.store.create_state(state)
         resource = {

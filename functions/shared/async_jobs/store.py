@@ -12,6 +12,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -303,9 +304,23 @@ class JobStore:
 
     def head(self, key: str) -> tuple[str | None, str]:
         """(VersionId or None on an unversioned bucket, ETag) of the current object."""
+        version, etag, _ = self._head(key)
+        return version, etag
+
+    def head_landed(self, key: str) -> tuple[str | None, str, datetime] | None:
+        """(VersionId, ETag, LastModified) of an object, or None when there is none."""
+        try:
+            return self._head(key)
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise
+
+    def _head(self, key: str) -> tuple[str | None, str, datetime]:
         response = self.s3.head_object(Bucket=self.bucket, Key=key)
         version = response.get("VersionId")
-        return (None if version in (None, "null") else str(version)), str(response["ETag"])
+        version_id = None if version in (None, "null") else str(version)
+        return version_id, str(response["ETag"]), response["LastModified"]
 
     def stream(
         self,
