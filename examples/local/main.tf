@@ -48,8 +48,9 @@ module "async_jobs" {
   worker_maximum_concurrency = 4
   worker_batch_size          = 1
 
-  chunk_size     = var.chunk_size
-  progress_every = 250
+  chunk_size             = var.chunk_size
+  progress_every         = 250
+  upload_url_ttl_seconds = var.upload_url_ttl_seconds
 
   force_destroy         = true
   log_retention_in_days = 1

@@ -27,3 +27,9 @@ variable "callback_ca_bundle_pem" {
   type        = string
   default     = null
 }
+
+variable "upload_url_ttl_seconds" {
+  description = "Lifetime of an upload slot's URL. A test of slots that expire sets the module's minimum, 60."
+  type        = number
+  default     = 900
+}

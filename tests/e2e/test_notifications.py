@@ -145,6 +145,8 @@ class Setup:
     stack: LocalDeployment
     receiver: Receiver
     client: JobsClient
+    # an upload slot opened as the stack starts, left to expire while the other tests run
+    expiring: str = ""
 
     def duplicates_dropped(self, job_id: str, channel: str) -> int:
         """Worker log lines of a notify delivery that found its channel already sent."""
@@ -168,15 +170,29 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     ca_pem, cert, key = _certificates(tmp_path_factory.mktemp("receiver"))
     receiver = Receiver()
     server = _serve(receiver, cert, key)
-    variables = {"callback_allowed_hosts": ["localhost"], "callback_ca_bundle_pem": ca_pem, "chunk_size": 5}
+    variables = {
+        "callback_allowed_hosts": ["localhost"],
+        "callback_ca_bundle_pem": ca_pem,
+        "chunk_size": 5,
+        "upload_url_ttl_seconds": 60,  # the module's minimum: the slot below expires during the module
+    }
     try:
         for stack in start_stack("local", variables=variables, faults=FaultPlan(duplicate_rate=1.0, seed=7)):
             secret_arn = stack.outputs["callback_secret_arn"]
             secret = stack.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
             receiver.secret = secret.encode()
-            yield Setup(stack, receiver, JobsClient(stack.url))
+            client = JobsClient(stack.url)
+            yield Setup(stack, receiver, client, _open_slot(client, receiver.url("/hooks/expired")))
     finally:
         server.shutdown()
+
+
+def _open_slot(client: JobsClient, callback: str) -> str:
+    reply = client.request(
+        "POST", "/jobs/uploads", "{}", {"Content-Type": "application/json", "Callback-Url": callback}
+    )
+    assert reply.status == 201, reply.body
+    return str(reply.json()["job_id"])
 
 
 def _submit(setup: Setup, records: int, callback: str | None) -> str:
@@ -287,3 +303,21 @@ def test_a_callback_url_outside_the_rules_is_refused(setup: Setup) -> None:
         assert reply.headers["content-type"] == "application/problem+json"
         assert problem["errors"][0]["parameter"] == "Callback-Url"
         assert why in problem["detail"]
+
+
+def test_an_upload_slot_with_nothing_uploaded_expires_with_one_event_and_one_callback(setup: Setup) -> None:
+    # GIVEN the slot opened with the stack (60 s TTL), nothing uploaded; its expire message and
+    # the notify message are each delivered twice
+    job_id = setup.expiring
+    # WHEN its expiry comes (last in this module: the wait overlaps the tests above)
+    final = _delivered(setup, job_id, timeout=120)
+    time.sleep(6)  # the duplicates of the notify message have come and gone (claim wait 6 s)
+    # THEN the state was written expired (the job resource says so, with its finished_at)
+    assert final["status"] == "expired" and final["finished_at"] is not None
+    # AND exactly one Job Ended event with status expired, and one signed callback
+    events = setup.events(job_id)
+    assert [(e["detail-type"], e["detail"]["status"]) for e in events] == [("Job Ended", "expired")]
+    calls = setup.receiver.for_job(job_id)
+    assert len(calls) == 1 and calls[0].verified is True
+    assert calls[0].json()["status"] == "expired"
+    assert final["callback"]["status"] == "delivered"
