@@ -17,9 +17,9 @@ from async_jobs import model
 from async_jobs.messaging import JobQueue, fair_group
 from async_jobs.store import JobStore
 
-from .conftest import ALICE, BUCKET, Api, Aws, Worker
+from .conftest import ALICE, BUCKET, MAX_RECEIVE_COUNT, Api, Aws, Worker
 from .test_api_listing import list_jobs
-from .test_dead_letters import dead_letter, queued
+from .test_dead_letters import dead_letter, dl_worker, queued  # noqa: F401 - dl_worker: fixture
 from .test_notifications import Bus, Recorder, bus, recorder, refuse_first_notify  # noqa: F401 - fixtures
 
 HOOK = "https://hooks.example.com/jobs/ended"
@@ -282,13 +282,18 @@ def test_expire_messages_are_read_like_the_others(aws: Aws, worker: Worker) -> N
 
 
 def test_a_dead_lettered_expire_message_expires_the_slot_and_never_fails_it(
-    api: Api, aws: Aws, worker: Worker
+    api: Api,
+    aws: Aws,
+    dl_worker: Worker,  # noqa: F811
 ) -> None:
     job_id = open_slot(api)
     past_due(aws, job_id)
-    assert worker.invoke([dead_letter(json.dumps(expire_message(job_id)))]) == {"batchItemFailures": []}
+    reply = dl_worker.invoke([dead_letter(json.dumps(expire_message(job_id)))])
+    assert reply == {"batchItemFailures": []}
     state = aws.state(job_id)
     assert state["status"] == "expired" and state["reason"] is None
+    # AND the dead letter is kept in its job, as every other
+    assert len(aws.keys(f"jobs/{job_id}/dead-letters/")) == 1
 
 
 def test_an_upload_handled_between_the_expiry_read_and_its_write_wins(api: Api, aws: Aws) -> None:
@@ -315,3 +320,19 @@ def test_an_upload_handled_between_the_expiry_read_and_its_write_wins(api: Api, 
     racing.handle(expiry().ExpireRef(job_id))
     state = aws.state(job_id)
     assert state["status"] == "queued" and state["notify"] is None
+
+
+def test_an_expire_message_failing_on_its_last_receive_leaves_the_slot_to_the_dead_letter_queue(
+    api: Api, aws: Aws, worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = open_slot(api)
+    past_due(aws, job_id)
+
+    def unreachable(self: JobStore, key: str) -> None:
+        raise ConnectionError("S3 unreachable")
+
+    monkeypatch.setattr(JobStore, "head_landed", unreachable)
+    # WHEN the expiry fails on the message's last receive
+    assert worker.deliver(expire_message(job_id), receive_count=MAX_RECEIVE_COUNT)["batchItemFailures"]
+    # THEN the slot is not failed for it (the dead-letter queue applies the expiry)
+    assert aws.state(job_id)["status"] == "awaiting_upload"
