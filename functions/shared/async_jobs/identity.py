@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from async_jobs.problems import ProblemError
@@ -61,11 +60,6 @@ def owner_from_event(event: dict[str, Any], authorization: str) -> str | None:
         if isinstance(value, str) and value:
             return value
     raise unauthenticated()
-
-
-def owner_digest(owner: str) -> str:
-    """The caller as a fixed-length name that reveals nothing of the identity: sha256 hex."""
-    return hashlib.sha256(owner.encode("utf-8")).hexdigest()
 
 
 def may_see(owner_in_state: str | None, caller: str | None, authorization: str) -> bool:

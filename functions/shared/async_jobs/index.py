@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from async_jobs import model
-from async_jobs.identity import owner_digest
+from async_jobs.owners import owner_digest
 
 INDEX_PREFIX = "index/"
 # Under authorization NONE there is no owner: every job is listed under one shared prefix.

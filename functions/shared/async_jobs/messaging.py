@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from async_jobs.identity import owner_digest
+from async_jobs.owners import owner_digest
 
 BATCH = 10
 
