@@ -429,8 +429,9 @@ def test_without_authorization_every_job_is_listed_under_the_shared_index(
 def test_cli_submits_a_large_ndjson_file_through_an_upload_and_waits_for_success(
     stack: LocalDeployment, tmp_path: Path
 ) -> None:
-    # GIVEN an NDJSON file far above the inline limit (ASYNC_JOBS_E2E_UPLOAD_MB, 20 by default)
-    megabytes = int(os.environ.get("ASYNC_JOBS_E2E_UPLOAD_MB", "20"))
+    # GIVEN an NDJSON file far above the inline limit: 200 MB, 100,000 records by default
+    # (ASYNC_JOBS_E2E_UPLOAD_MB sets the size)
+    megabytes = int(os.environ.get("ASYNC_JOBS_E2E_UPLOAD_MB", "200"))
     count = min(1_000 * megabytes, 100_000)  # the module's default max_records_per_job
     pad = "p" * (megabytes * 1_000_000 // count - 60)
     source = tmp_path / "big.ndjson"
