@@ -73,11 +73,15 @@ def complete_stack() -> Iterator[LocalDeployment]:
 # with the next module's stack (same names) and be wiped by that stack's teardown.
 FAULT_CHUNK_SIZE = 250
 # A message goes to the DLQ on its 5th receive (max_receive_count); each fault costs at most one
-# receive, so at these rates no message of a run comes near it.
+# receive, so at these rates no message of a run comes near it. A kill costs its message the
+# queue's visibility timeout (60 s here): two kills of one chunk message made a job take 160 s
+# where the work took 40, so no message is killed more than once, and a job's slowest path (its
+# split, then a chunk) waits out at most two visibility timeouts for kills.
 FAULT_PLAN = FaultPlan(
     aws_error_rate=0.1,
     kill_rate=0.08,
     kill_within=0.5,
+    max_kills_per_message=1,
     duplicate_rate=0.15,
     delay_rate=0.1,
     delay_seconds=(1, 4),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,48 @@ def test_a_kill_is_counted_only_when_it_lands_during_the_invocation(tmp_path: Pa
     slow.arm_kill(never.set)()  # the invocation ended before the timer
     assert not never.wait(0.2)
     assert slow.totals() == {}
+
+
+def _record(message_id: str, body: dict[str, Any], receives: int = 1) -> dict[str, Any]:
+    return {
+        "messageId": message_id,
+        "body": json.dumps(body),
+        "attributes": {"ApproximateReceiveCount": str(receives)},
+    }
+
+
+def test_no_delivery_of_a_message_is_killed_past_the_plans_bound_and_each_kill_is_journaled(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a plan that kills every invocation, at most once per message
+    faults = Faults(FaultPlan(kill_rate=1.0, kill_within=0.01, max_kills_per_message=1, seed=3), tmp_path)
+    chunk = _record("m1", {"kind": "chunk", "job_id": "j1", "chunk": 4})
+    killed = threading.Event()
+    # WHEN a delivery of the message is killed
+    disarm = faults.arm_kill(killed.set, [chunk])
+    assert killed.wait(2)
+    disarm()
+    # THEN the next delivery of it is not, nor one of a batch holding it; another message is
+    again = threading.Event()
+    faults.arm_kill(again.set, [_record("m2", {"kind": "split", "job_id": "j2"}), chunk])
+    assert not again.wait(0.2)
+    other = threading.Event()
+    faults.arm_kill(other.set, [_record("m3", {"kind": "split", "job_id": "j2"}, receives=2)])
+    assert other.wait(2)
+    assert faults.totals() == {"kills": 2}
+    # AND each job's journal says which of its messages was killed, on which receive
+    assert [(e.what, e.kind, e.chunk, e.receive_count) for e in faults.journal("j1")] == [
+        ("kill", "chunk", 4, 1)
+    ]
+    assert [(e.what, e.kind, e.receive_count) for e in faults.journal("j2")] == [("kill", "split", 2)]
+
+    # AND without a bound the same message is killed again
+    unbounded = Faults(FaultPlan(kill_rate=1.0, kill_within=0.01, seed=3), tmp_path / "unbounded")
+    for _ in range(2):
+        fired = threading.Event()
+        unbounded.arm_kill(fired.set, [chunk])
+        assert fired.wait(2)
+    assert unbounded.totals() == {"kills": 2}
 
 
 class FakeSqs:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .faults import Faults, sleep_then
-from .sandbox import FunctionTimeout, InvocationError
+from .sandbox import FunctionThrottled, FunctionTimeout, InvocationError
 
 log = logging.getLogger("async_jobs_local")
 
@@ -190,18 +190,25 @@ class SqsEventSource:
         ids = [message["MessageId"] for message in batch]
         failed: set[str]
         self.stats.add(invocations=1, messages=len(batch))
+        outcome = "record_failed"
         try:
             result = self._invoke(self.function_name, event)
         except FunctionTimeout as exc:
             log.warning("worker timed out on a batch of %d: %s", len(batch), exc)
             self.stats.add(timeouts=1, failed_invocations=1)
-            failed = set(ids)
+            failed, outcome = set(ids), "timeout"
+        except FunctionThrottled as exc:
+            log.warning("worker throttled on a batch of %d: %s", len(batch), exc)
+            self.stats.add(failed_invocations=1)
+            failed, outcome = set(ids), "throttled"
         except InvocationError as exc:
             log.warning("worker failed on a batch of %d: %s", len(batch), exc)
             self.stats.add(failed_invocations=1)
-            failed = set(ids)
+            failed, outcome = set(ids), "invocation_error"
         else:
             failed = self._failures(result, ids)
+        if self.faults is not None and failed:
+            self.faults.note(outcome, [message for message in batch if message["MessageId"] in failed])
         done = [message for message in batch if message["MessageId"] not in failed]
         self._delete(done)
         self.stats.add(deleted=len(done), failed_messages=len(failed))

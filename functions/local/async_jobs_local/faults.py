@@ -20,7 +20,9 @@ runtime loop loads it by path inside a process whose ``sys.path`` is the functio
 
 Counts are measured, not configured: each function process appends one line per injected AWS
 error to its own file under ``counts_dir``; the parent counts kills, duplicates and delays as it
-makes them.
+makes them. The parent also keeps a journal per job (``Faults.journal``): each fault it injected
+into a delivery of one of the job's messages, and each delivery that failed (a kill, a timeout, a
+throttle, a record reported failed), so a job that ends late can be told from one that never ends.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ class FaultPlan:
     duplicate_rate: float = 0.0  # per delivered message
     delay_rate: float = 0.0  # per delivered message: handed back to the queue for a moment
     delay_seconds: tuple[int, int] = (1, 4)
+    # at most this many deliveries of one message are killed: each kill costs the message one
+    # visibility timeout, so this bounds how late a kill can make a job
+    max_kills_per_message: int | None = None  # None: no bound
     shuffle: bool = False  # shuffle every batch before it is invoked
     seed: int | None = None
     counts_dir: str = ""  # where function processes count their injected AWS errors
@@ -76,6 +81,36 @@ class FaultPlan:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class JournalEntry:
+    """Something that happened to one delivery of a job's message, at ``at`` (monotonic seconds)."""
+
+    at: float
+    what: str  # kill, delay, duplicate, timeout, throttled, invocation_error, record_failed
+    kind: str  # the message's kind (split, chunk, notify, ...)
+    chunk: int | None
+    receive_count: int
+
+
+def _message_fields(message: dict[str, Any]) -> tuple[str, str, int | None, int]:
+    """(job id, kind, chunk, receive count) of an SQS message or an ``aws:sqs`` event record."""
+    body = message.get("Body", message.get("body", ""))
+    attributes = message.get("Attributes") or message.get("attributes") or {}
+    try:
+        parsed = json.loads(body)
+    except (TypeError, ValueError):
+        parsed = None
+    if not isinstance(parsed, dict):
+        parsed = {}
+    chunk = parsed.get("chunk")
+    return (
+        str(parsed.get("job_id") or ""),
+        str(parsed.get("kind") or ""),
+        chunk if isinstance(chunk, int) else None,
+        int(attributes.get("ApproximateReceiveCount") or 0),
+    )
+
+
 @dataclass
 class Faults:
     """The parent's side: decides kills, duplicates and delays, and adds up every fault injected."""
@@ -85,10 +120,31 @@ class Faults:
     _random: random.Random = field(init=False)
     _counts: Counter[str] = field(default_factory=Counter, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _journal: dict[str, list[JournalEntry]] = field(default_factory=dict, init=False)
+    _kills: Counter[str] = field(default_factory=Counter, init=False)  # by message id
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.plan.seed)
         self.counts_dir.mkdir(parents=True, exist_ok=True)
+
+    def reseed(self, seed: int) -> None:
+        """Draw this plan's faults from ``seed`` from now on (several runs on one stack)."""
+        with self._lock:
+            self._random = random.Random(seed)
+
+    def note(self, what: str, messages: list[dict[str, Any]]) -> None:
+        """Journal ``what`` for each job whose message is among ``messages`` (messages or records)."""
+        at = time.monotonic()
+        with self._lock:
+            for message in messages:
+                job_id, kind, chunk, receives = _message_fields(message)
+                if job_id:
+                    self._journal.setdefault(job_id, []).append(JournalEntry(at, what, kind, chunk, receives))
+
+    def journal(self, job_id: str) -> list[JournalEntry]:
+        """What happened to the deliveries of the job's messages, oldest first."""
+        with self._lock:
+            return list(self._journal.get(job_id, ()))
 
     def environment(self) -> dict[str, str]:
         """What a worker process inherits to inject AWS errors itself."""
@@ -120,9 +176,18 @@ class Faults:
 
     # ------------------------------------------------------------------ the pool's side
 
-    def arm_kill(self, kill: Callable[[], None]) -> Callable[[], None]:
-        """Maybe kill the invocation about to start; returns what to call once it has ended."""
-        if not self._chance(self.plan.kill_rate):
+    def arm_kill(
+        self, kill: Callable[[], None], records: list[dict[str, Any]] | None = None
+    ) -> Callable[[], None]:
+        """Maybe kill the invocation about to start (of ``records``, an ``aws:sqs`` event's, when
+        it has them); returns what to call once it has ended. No delivery of a message is killed
+        once ``max_kills_per_message`` deliveries of it were."""
+        records = list(records or ())
+        ids = [str(record.get("messageId") or "") for record in records]
+        with self._lock:
+            bound = self.plan.max_kills_per_message
+            spent = bound is not None and any(self._kills[i] >= bound for i in ids if i)
+        if spent or not self._chance(self.plan.kill_rate):
             return lambda: None
         ended = threading.Event()
 
@@ -131,6 +196,8 @@ class Faults:
                 if ended.is_set():
                     return  # the invocation ended first: nothing was killed
                 self._counts["kills"] += 1
+                self._kills.update(i for i in ids if i)
+            self.note("kill", records)
             kill()
 
         with self._lock:
@@ -167,6 +234,7 @@ class Faults:
                     seconds = self._random.randint(*self.plan.delay_seconds)
                 held.append((message, seconds))
         self._count("delays", len(held))
+        self.note("delay", [message for message, _ in held])
         return held
 
     def duplicates(self, batch: list[dict[str, Any]]) -> list[tuple[dict[str, Any], float]]:
@@ -177,6 +245,7 @@ class Faults:
                 with self._lock:
                     twice.append((message, self._random.uniform(0, 1.0)))
         self._count("duplicates", len(twice))
+        self.note("duplicate", [message for message, _ in twice])
         return twice
 
 

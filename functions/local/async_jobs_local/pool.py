@@ -138,7 +138,8 @@ class FunctionPool:
     def invoke(self, event: Any) -> Any:
         sandbox = self._acquire()
         # As Lambda on a timeout or out of memory: the process dies, whatever it was doing.
-        disarm = self.faults.arm_kill(sandbox.process.kill) if self.faults else None
+        records = event.get("Records") if isinstance(event, dict) else None
+        disarm = self.faults.arm_kill(sandbox.process.kill, records) if self.faults else None
         try:
             return sandbox.invoke(event)
         finally:
