@@ -99,6 +99,13 @@ dist: build ## Write dist/async-jobs-<version>.tar.gz (module source + built zip
 	@$(PY) functions/release.py --output $(RELEASE)
 	@$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist .
 
+# The version lives in VERSION; naming it here too makes the release a deliberate act.
+.PHONY: release
+release: $(VENV)/.stamp build ## VERSION=x.y.z: check VERSION and CHANGELOG.md, write the archive, tag vx.y.z
+	@if [ "$(origin VERSION)" != "command line" ]; then \
+	  echo "usage: make release VERSION=x.y.z (VERSION holds $$(cat VERSION))" >&2; exit 2; fi
+	@$(PY) functions/release.py --release $(VERSION)
+
 ##### Checks
 
 .PHONY: docs
@@ -157,7 +164,7 @@ test: ## Everything CI runs: lint, then unit, plan and e2e tests and the benchma
 ##### Benchmarks
 
 .PHONY: bench
-bench: $(VENV)/.stamp build terraformrc ## Benchmarks on the local stack (~10 min): bench/results/latest.{json,md,png}
+bench: $(VENV)/.stamp build terraformrc ## Benchmarks on the local stack (~15 min): bench/results/latest.{json,md,png}
 	@$(PY) -m bench
 
 .PHONY: bench-smoke

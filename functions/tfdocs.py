@@ -3,6 +3,8 @@
 Writes terraform-docs style tables between `<!-- BEGIN_TF_DOCS -->` and
 `<!-- END_TF_DOCS -->` (`make docs`) in the root README and in the README of every submodule
 under `modules/` that has the markers; `--check` fails when one is stale (`make lint`).
+Each `####` banner of variables.tf / outputs.tf (a `# Title` line between two lines of `#`)
+starts a group: a bold row of the table names it, so the tables read by concern.
 It reads the top-level attributes of `variable` and `output` blocks, which is all the tables
 need, so it runs with Python alone.
 """
@@ -21,14 +23,32 @@ BEGIN, END = "<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"
 OPENERS, CLOSERS = "{([", "})]"
 
 
+BANNER = re.compile(r"^#{4,}\n# (.+)\n#{4,}$", re.MULTILINE)
+
+
 def blocks(text: str, kind: str) -> Iterator[tuple[str, str]]:
     """(label, body) of every top-level `kind "label" { ... }` block."""
+    for _, label, body in grouped_blocks(text, kind):
+        yield label, body
+
+
+def grouped_blocks(text: str, kind: str) -> Iterator[tuple[str | None, str, str]]:
+    """(group, label, body) of every top-level block; the group is the banner above it, if any."""
+    banners = [(m.start(), m.group(1).strip()) for m in BANNER.finditer(text)]
     for match in re.finditer(rf'^{kind} "([^"]+)" \{{\n', text, re.MULTILINE):
         depth, i = 1, match.end()
         while depth:
             depth += (text[i] == "{") - (text[i] == "}")
             i += 1
-        yield match.group(1), text[match.end() : i - 1]
+        group = next((title for start, title in reversed(banners) if start < match.start()), None)
+        yield group, match.group(1), text[match.end() : i - 1]
+
+
+def group_row(group: str | None, previous: str | None, columns: int) -> list[str]:
+    """The bold row that opens a group, when `group` starts a new one."""
+    if group is None or group == previous:
+        return []
+    return ["| **" + group + "** " + "| " * (columns - 1) + "|"]
 
 
 def nesting(line: str) -> int:
@@ -71,7 +91,10 @@ def tables(root: Path) -> str:
         "| Name | Description | Type | Default | Required |",
         "|------|-------------|------|---------|:--------:|",
     ]
-    for name, body in blocks((root / "variables.tf").read_text(), "variable"):
+    previous: str | None = None
+    for group, name, body in grouped_blocks((root / "variables.tf").read_text(), "variable"):
+        rows += group_row(group, previous, 5)
+        previous = group
         attrs = attributes(body)
         description = text_of(attrs.get("description", '""'))
         kind = code_cell(attrs.get("type", "any"))
@@ -82,7 +105,10 @@ def tables(root: Path) -> str:
             f"| {description} | {kind} | {shown} | {required} |"
         )
     rows += ["", "### Outputs", "", "| Name | Description |", "|------|-------------|"]
-    for name, body in blocks((root / "outputs.tf").read_text(), "output"):
+    previous = None
+    for group, name, body in grouped_blocks((root / "outputs.tf").read_text(), "output"):
+        rows += group_row(group, previous, 2)
+        previous = group
         description = text_of(attributes(body).get("description", '""'))
         rows.append(f'| <a name="output_{name}"></a> [{name}](#output_{name}) | {description} |')
     return "\n".join(rows)

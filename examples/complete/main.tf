@@ -146,12 +146,18 @@ module "async_jobs" {
   }
   tracing_enabled   = true
   log_level         = "DEBUG"
+  system_log_level  = "WARN"
   metrics_namespace = "AsyncJobsComplete"
+  # Left unset, each for a reason:
+  # - packages: the zips `make build` writes into the module's dist/ (the default);
+  # - permissions_boundary: the boundary policy is the account's own (set its ARN when one applies);
+  # - vpc_config: the s3 sink needs no VPC (examples/postgres runs the worker in one).
 
   # Jobs
   max_records_per_job       = 1000000
   max_body_bytes            = 3000000
   upload_url_ttl_seconds    = 3600
+  errors_url_ttl_seconds    = 1800
   retry_after_seconds       = 10
   chunk_size                = 1000
   progress_every            = 250
@@ -167,7 +173,8 @@ module "async_jobs" {
   })
   sink = { type = "s3" }
 
-  # State bucket
+  # State bucket (state_bucket_name left unset: the default <name>-<account id>-<region> is
+  # unique per account and region)
   force_destroy                      = true
   job_expiration_days                = 14
   idempotency_expiration_days        = 2
@@ -178,12 +185,15 @@ module "async_jobs" {
   queue_visibility_timeout_seconds = 400
   queue_message_retention_seconds  = 604800
   max_receive_count                = 3
+  dlq_redrive_allow_policy_enabled = true
 
   # Worker event source mapping
   worker_batch_size                         = 5
   worker_maximum_batching_window_in_seconds = 1
   worker_maximum_concurrency                = 10
   worker_event_source_enabled               = true
+  dead_letter_accounting_enabled            = true
+  dead_letter_batch_size                    = 5
 
   # API: REST with a Cognito user pool authorizer
   api_type                    = "rest"
@@ -195,8 +205,11 @@ module "async_jobs" {
   api_execution_logging_level = "INFO"
   # REST logs need the account's API Gateway CloudWatch role; this example sets it.
   api_gateway_cloudwatch_role = "create"
+  # jwt_authorizer (api_type = "http", authorization = "JWT") and api_key (authorization =
+  # "API_KEY") belong to the other authorizations: unset with COGNITO.
 
-  # Alarms
+  # Alarms (alarm_topic_encryption left unset: it encrypts the topic the module creates, and
+  # this example passes its own, encrypted with the key above)
   create_alarms        = true
   alarm_sns_topic_arns = [aws_sns_topic.alarms.arn]
   alarm_period_seconds = 60
@@ -207,4 +220,12 @@ module "async_jobs" {
     jobs_failed                      = 0
     worker_duration_timeout_ratio    = 0.7
   }
+
+  # Completion events on the account's default bus, under this deployment's own source
+  events = {
+    enabled = true
+    source  = var.name
+  }
+  # callbacks left unset: no host is allowed by default, so every Callback-Url is refused; list
+  # your receivers' hosts in callbacks.allowed_hosts to accept them
 }

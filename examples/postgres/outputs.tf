@@ -1,5 +1,10 @@
+output "api_url" {
+  description = "Base URL of the API stage (SigV4-signed: authorization is AWS_IAM): ASYNC_JOBS_URL of the async-jobs CLI."
+  value       = module.async_jobs.api_url
+}
+
 output "jobs_url" {
-  description = "URL to POST jobs to (SigV4-signed: authorization is AWS_IAM)."
+  description = "URL of the jobs collection, <api_url>/jobs (POST to submit)."
   value       = module.async_jobs.jobs_url
 }
 

@@ -1,8 +1,14 @@
-"""examples/minimal applied under a fresh account's rules: its defaults must need nothing an account lacks."""
+"""examples/minimal applied under a fresh account's rules: its defaults must need nothing an account
+lacks, and the async-jobs CLI drives it with nothing but its `terraform output` values."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -11,6 +17,7 @@ from moto.server import ThreadedMotoServer
 from async_jobs_local import LocalDeployment
 from async_jobs_local.moto_patches import AccountConcurrency
 
+from .cli_run import run_cli
 from .conftest import start_stack
 
 pytestmark = pytest.mark.slow
@@ -56,3 +63,44 @@ def test_the_defaults_apply_in_a_fresh_account(stack: LocalDeployment) -> None:
 
 def test_second_plan_has_no_changes(stack: LocalDeployment) -> None:
     assert stack.plan_has_changes() is False
+
+
+def test_the_cli_drives_the_deployment_from_its_terraform_outputs(
+    stack: LocalDeployment, tmp_path: Path
+) -> None:
+    # GIVEN what `terraform output -raw api_url` prints: the stage URL of the deployed API
+    api_url = stack.outputs["api_url"]
+    found = re.fullmatch(r"https://(\w+)\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(/\w+)", api_url)
+    assert found, api_url
+    api_id, region, stage_path = found.groups()
+    assert api_id in {api["id"] for api in stack.client("apigateway").get_rest_apis()["items"]}
+    # the local gateway answers for that API where DNS would send the name: only the origin changes
+    url = stack.url + urlsplit(api_url).path
+    assert stage_path == "/v1"
+    access_key, secret_key = stack.admin_credentials()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "ASYNC_JOBS_"))}
+    env |= {
+        "ASYNC_JOBS_URL": url,
+        "AWS_ACCESS_KEY_ID": access_key,
+        "AWS_SECRET_ACCESS_KEY": secret_key,
+        "AWS_DEFAULT_REGION": region,
+    }
+    records = tmp_path / "records.ndjson"
+    records.write_text(
+        "".join(json.dumps({"id": i, "email": f"u{i}@example.com"}) + "\n" for i in range(500))
+    )
+
+    # WHEN the CLI submits the file and waits, signing with SigV4 (the module's default AWS_IAM)
+    submitted = run_cli("submit", str(records), "--wait", "--interval", "0.5", env=env, timeout=300)
+
+    # THEN the job succeeded with every record, and the CLI finds it again by id and in the list
+    assert submitted.code == 0, submitted.err
+    job = json.loads(submitted.out)
+    assert job["status"] == "succeeded"
+    assert job["total_records"] == job["succeeded_records"] == 500
+    status = run_cli("status", job["job_id"], env=env)
+    assert status.code == 0, status.err
+    assert json.loads(status.out)["job_id"] == job["job_id"]
+    listed = run_cli("list", env=env)
+    assert listed.code == 0, listed.err
+    assert job["job_id"] in listed.out

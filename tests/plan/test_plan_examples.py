@@ -166,7 +166,9 @@ def check_worker(
     assert reserved is None or max_concurrency <= reserved
 
 
-def check_functions(plan: PlanSummary, runtime: str = "python3.13", arch: str = "arm64") -> None:
+def check_functions(
+    plan: PlanSummary, runtime: str = "python3.13", arch: str = "arm64", system_log_level: str = "INFO"
+) -> None:
     for name in ("submit", "worker", "status"):
         fn = plan.values[f"module.{name}.aws_lambda_function.this"]
         assert_subset(
@@ -175,7 +177,7 @@ def check_functions(plan: PlanSummary, runtime: str = "python3.13", arch: str = 
                 "runtime": runtime,
                 "architectures": [arch],
                 "tracing_config": [{"mode": "Active"}],
-                "logging_config": [{"log_format": "JSON", "system_log_level": "INFO"}],
+                "logging_config": [{"log_format": "JSON", "system_log_level": system_log_level}],
             },
             fn,
             name,
@@ -364,7 +366,7 @@ def test_complete_queues_and_worker(complete: PlanSummary) -> None:
 
 
 def test_complete_functions(complete: PlanSummary) -> None:
-    check_functions(complete)
+    check_functions(complete, system_log_level="WARN")
     env = complete.values["module.worker.aws_lambda_function.this"]["environment"][0]["variables"]
     assert_subset(
         {
