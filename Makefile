@@ -156,10 +156,13 @@ e2e: $(VENV)/.stamp build terraformrc ## terraform apply + local runtime end-to-
 TEST_WORKERS ?= 3
 PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
 
+# The report at the end: the ten slowest tests and the time per layer (tests/layer_report.py),
+# with the lint step's wall time (lint runs beside the build, so it includes the build's).
 .PHONY: test
 test: ## Everything CI runs: lint, then unit, plan and e2e tests and the benchmark smoke test
-	@$(MAKE) -j 4 lint build terraformrc
-	@$(PY) -m pytest $(PYTEST_PARALLEL) tests/unit tests/plan tests/e2e bench/tests
+	@lint_started=$$EPOCHREALTIME; $(MAKE) -j 4 lint build terraformrc; \
+	export ASYNC_JOBS_LINT_SECONDS=$$(awk "BEGIN { print $$EPOCHREALTIME - $$lint_started }"); \
+	$(PY) -m pytest $(PYTEST_PARALLEL) --durations=10 tests/unit tests/plan tests/e2e bench/tests
 
 ##### Benchmarks
 

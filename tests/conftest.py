@@ -13,6 +13,8 @@ import pytest
 
 from async_jobs_local.postgres import PostgresServer, start_server
 
+from .layer_report import LayerReport
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
@@ -30,6 +32,12 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 E2E = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The time per layer at the end of the session, in the process that prints (not on xdist workers)."""
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(LayerReport.from_environment(), "layer-report")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
