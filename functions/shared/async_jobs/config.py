@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from async_jobs.callbacks import allow_list_entry
+
 API_TYPES = ("rest", "http")
 AUTHORIZATIONS = ("AWS_IAM", "JWT", "COGNITO", "API_KEY", "NONE")
 SINKS = ("s3", "redshift_data", "redshift", "postgres")
@@ -188,6 +190,11 @@ class NotifyConfig:
     def from_env(cls, env: _Env, *, worker: bool) -> NotifyConfig:
         listed = (env.optional("CALLBACK_ALLOWED_HOSTS") or "").split(",")
         hosts = tuple(host.strip().lower() for host in listed if host.strip())
+        for host in hosts:
+            try:
+                allow_list_entry(host)
+            except ValueError as exc:
+                raise ConfigError("CALLBACK_ALLOWED_HOSTS", str(exc)) from None
         api = cls(events_enabled=env.boolean("EVENTS_ENABLED", False), callback_allowed_hosts=hosts)
         if not worker:
             return api
