@@ -263,13 +263,24 @@ variable "max_body_bytes" {
 }
 
 variable "upload_url_ttl_seconds" {
-  description = "Lifetime of the presigned upload URL of POST /jobs/uploads (60..3600); a job not uploaded by then ends `expired`. A presigned URL dies with the temporary credentials that signed it (the function role's session, 12 hours at most and possibly near its end), so longer TTLs would be promises S3 does not keep."
+  description = "Lifetime of the presigned upload URL of POST /jobs/uploads (60..3600): a PUT must begin by then (`upload.expires_at`) and land within 60 s after it (`upload.complete_by`), or the job ends `expired`. A presigned URL dies with the temporary credentials that signed it (the function role's session, 12 hours at most and possibly near its end), so longer TTLs would be promises S3 does not keep."
   type        = number
   default     = 900
 
   validation {
     condition     = var.upload_url_ttl_seconds >= 60 && var.upload_url_ttl_seconds <= 3600
     error_message = "upload_url_ttl_seconds must be between 60 and 3600: a presigned URL dies with the function role's temporary session credentials that signed it (12 hours at most, possibly near their end), so a longer TTL would not be honoured. Lower it; a client that needs longer asks for a new upload."
+  }
+}
+
+variable "max_upload_bytes" {
+  description = "Largest object POST /jobs/uploads takes, in bytes (stated as `upload.max_bytes` in the slot). A larger upload fails its job with the reason when it lands, before any record is read. At most 5368709120, S3's limit for one PUT."
+  type        = number
+  default     = 1073741824
+
+  validation {
+    condition     = var.max_upload_bytes >= 1024 && var.max_upload_bytes <= 5368709120 && floor(var.max_upload_bytes) == var.max_upload_bytes
+    error_message = "max_upload_bytes must be a whole number from 1024 to 5368709120 (5 GiB, the largest object one presigned PUT can create). Lower it, or split the input into several jobs."
   }
 }
 
@@ -544,6 +555,17 @@ variable "max_receive_count" {
   validation {
     condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000 && floor(var.max_receive_count) == var.max_receive_count
     error_message = "max_receive_count must be an integer between 1 and 1000."
+  }
+}
+
+variable "queue_additional_senders" {
+  description = "IAM role or user ARNs that may send to the work queue besides the module's submit and worker roles and S3 for the state bucket (its policy denies sqs:SendMessage to every other principal, of this account too): an operator role that redrives the DLQ with start-message-move-task, for one. Each sender can start or steer any job's processing: name only principals trusted as much as the worker."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.queue_additional_senders : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[\\w+=,.@/-]+$", arn))])
+    error_message = "queue_additional_senders entries must be IAM role or user ARNs (arn:aws:iam::123456789012:role/operator): the queue policy compares them with aws:PrincipalArn, which is the role's ARN for its sessions."
   }
 }
 

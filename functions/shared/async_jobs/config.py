@@ -231,6 +231,7 @@ class SubmitConfig(ApiConfig):
     max_records_per_job: int = 100_000
     max_body_bytes: int = 5 * 1024 * 1024
     upload_url_ttl_seconds: int = 3600
+    max_upload_bytes: int = 1024 * 1024 * 1024
     notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     ENV = (
@@ -241,6 +242,7 @@ class SubmitConfig(ApiConfig):
         EnvVar("MAX_RECORDS_PER_JOB", False, "413 above this many records"),
         EnvVar("MAX_BODY_BYTES", False, "413 above this many body bytes"),
         EnvVar("UPLOAD_URL_TTL_SECONDS", False, "lifetime of a presigned upload URL"),
+        EnvVar("MAX_UPLOAD_BYTES", False, "largest upload object; a larger one fails its job"),
     )
 
     @classmethod
@@ -257,6 +259,7 @@ class SubmitConfig(ApiConfig):
             max_records_per_job=env.integer("MAX_RECORDS_PER_JOB", 100_000, 1),
             max_body_bytes=env.integer("MAX_BODY_BYTES", 5 * 1024 * 1024, 1),
             upload_url_ttl_seconds=env.integer("UPLOAD_URL_TTL_SECONDS", 3600, 1, 7 * 24 * 3600),
+            max_upload_bytes=env.integer("MAX_UPLOAD_BYTES", 1024 * 1024 * 1024, 1, 5 * 1024**3),
             notify=NotifyConfig.from_env(env, worker=False),
         )
 
