@@ -70,6 +70,7 @@ locals {
     MAX_RECORDS_PER_JOB    = tostring(var.max_records_per_job)
     MAX_BODY_BYTES         = tostring(var.max_body_bytes)
     UPLOAD_URL_TTL_SECONDS = tostring(var.upload_url_ttl_seconds)
+    MAX_UPLOAD_BYTES       = tostring(var.max_upload_bytes)
   })
 
   status_environment = merge(var.status.environment, local.common_environment, local.api_environment, {
@@ -79,6 +80,8 @@ locals {
   # IAM names are account-global; the same deployment name in two regions must not collide.
   # name <= 31 + "-submit-" + the longest region name (14) stays under IAM's 64 characters.
   role_names = { for fn in ["submit", "worker", "status"] : fn => "${var.name}-${fn}-${local.region}" }
+  # the roles' ARNs from their names (the function module creates them at path /): known at plan
+  role_arns = { for fn, role in local.role_names : fn => "arn:${local.partition}:iam::${local.account_id}:role/${role}" }
 
   # With log_format JSON, Lambda filters application logs at application_log_level, and
   # Powertools adopts that level over POWERTOOLS_LOG_LEVEL (log_level allows DEBUG and INFO
@@ -418,6 +421,35 @@ data "aws_iam_policy_document" "queue" {
         variable = "aws:SourceAccount"
         values   = [local.account_id]
       }
+    }
+  }
+
+  # Only the module's own senders: the submit and worker roles, S3 for the state bucket (the
+  # statement above), and queue_additional_senders. Every other principal of the account is
+  # refused even when its identity policy allows sqs:SendMessage: a forged message could start
+  # or steer a job's processing. aws:PrincipalArn is absent from S3's service request and
+  # aws:SourceArn from every identity's own, so each sender fails one of the two conditions.
+  statement {
+    sid       = "DenyOtherSenders"
+    effect    = "Deny"
+    actions   = ["sqs:SendMessage"]
+    resources = [local.queue_arn]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = concat([for fn in ["submit", "worker"] : local.role_arns[fn]], var.queue_additional_senders)
+    }
+
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:SourceArn"
+      values   = [local.state_bucket_arn]
     }
   }
 }

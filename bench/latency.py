@@ -60,9 +60,11 @@ def measure(stack: LocalDeployment, samples: dict[str, dict[str, int]]) -> dict[
                 entry[design]["all_ok"] = all(s == ok for s in statuses)
                 entry[design]["timed_out"] = statuses.count(SYNC_TIMEOUT_STATUS)
             if samples["floor"].get(name):
+                submit = stack.outputs["submit_function_name"]
                 entry["floor"] = floor(
                     stack.client("s3"),
-                    stack.client("sqs"),
+                    # as submit sends: the queue policy refuses every other sender
+                    stack.role_client(submit, "sqs"),
                     bucket=stack.outputs["state_bucket_name"],
                     queue=stack.outputs["queue_url"],
                     count=count,

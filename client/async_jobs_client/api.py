@@ -20,6 +20,9 @@ from .inputs import JSON, NDJSON, InputFile, ndjson_copy
 TERMINAL = frozenset({"succeeded", "completed_with_errors", "failed", "cancelled", "expired"})
 # Blocks of the streamed upload: memory stays flat whatever the file size.
 UPLOAD_BLOCK = 1 << 20
+# Retry-After as delay-seconds (RFC 9110): ASCII digits only, bounded; anything else is ignored
+# (`str.isdigit()` holds for "²", which float() refuses).
+_DELAY_SECONDS = re.compile(r"[0-9]{1,6}")
 _EXECUTE_API_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
 
 
@@ -275,7 +278,7 @@ class JobsApi:
             elif response.status != 304:
                 raise ApiError(response, "GET /jobs/{job_id}")
             retry_after = response.headers.get("retry-after", "")
-            if retry_after.isdigit():
+            if _DELAY_SECONDS.fullmatch(retry_after):
                 delay = min(max(float(retry_after), interval), interval * 4)
             remaining = deadline - clock()
             if remaining <= 0:

@@ -157,6 +157,7 @@ module "async_jobs" {
   max_records_per_job       = 1000000
   max_body_bytes            = 3000000
   upload_url_ttl_seconds    = 3600
+  max_upload_bytes          = 2147483648
   errors_url_ttl_seconds    = 1800
   retry_after_seconds       = 10
   chunk_size                = 1000
@@ -186,6 +187,8 @@ module "async_jobs" {
   queue_message_retention_seconds  = 604800
   max_receive_count                = 3
   dlq_redrive_allow_policy_enabled = true
+  # queue_additional_senders left unset: only the module's own roles and S3 send to the queue;
+  # name an operator role here if it redrives the DLQ with start-message-move-task
 
   # Worker event source mapping
   worker_batch_size                         = 5

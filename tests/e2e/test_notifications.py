@@ -10,7 +10,6 @@ the secret read from Secrets Manager.
 
 from __future__ import annotations
 
-import datetime as dt
 import http.server
 import json
 import ssl
@@ -22,60 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from async_jobs.callbacks import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
 from async_jobs_local import JobsClient, LocalDeployment
 from async_jobs_local.faults import FaultPlan
 
+from ..tls import certificates
 from .conftest import TERMINAL, start_stack, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-# -- a local HTTPS receiver with its own CA ---------------------------------------------------------
-def _certificates(directory: Path) -> tuple[str, Path, Path]:
-    """(CA certificate PEM, server certificate file, server key file) for `localhost`."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "async-jobs test receiver CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "receiver.pem", directory / "receiver.key"
-    cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return ca.public_bytes(serialization.Encoding.PEM).decode(), cert_file, key_file
+# -- a local HTTPS receiver with its own CA (tests/tls.py) ------------------------------------------
 
 
 @dataclass
@@ -105,7 +62,12 @@ class Receiver:
     def answer(self, path: str, body: bytes, headers: dict[str, str]) -> int:
         verified = None
         if self.secret is not None:
-            verified = verify_signature(self.secret, body, headers.get(SIGNATURE_HEADER.lower(), ""))
+            verified = verify_signature(
+                self.secret,
+                body,
+                headers.get(SIGNATURE_HEADER.lower(), ""),
+                headers.get(EVENT_ID_HEADER.lower(), ""),
+            )
         with self.lock:
             self.received.append(Received(path, headers, body, verified))
             statuses = self.script.get(path) or []
@@ -167,11 +129,12 @@ class Setup:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    ca_pem, cert, key = _certificates(tmp_path_factory.mktemp("receiver"))
+    ca_pem, cert, key = certificates(tmp_path_factory.mktemp("receiver"))
     receiver = Receiver()
     server = _serve(receiver, cert, key)
     variables = {
-        "callback_allowed_hosts": ["localhost"],
+        # the port is part of the allow-list: the receiver's own, not 443
+        "callback_allowed_hosts": [f"localhost:{receiver.port}"],
         "callback_ca_bundle_pem": ca_pem,
         "chunk_size": 5,
         "upload_url_ttl_seconds": 60,  # the module's minimum: the slot below expires during the module

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from .plan_support import PlanSummary, assert_subset, policy_actions
+from .plan_support import PlanSummary, assert_subset, plan_error, policy_actions
 
 LOGS_XRAY = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 SUBMIT_ACTIONS = LOGS_XRAY | {
@@ -278,6 +278,28 @@ def test_minimal_queues_and_worker(minimal: PlanSummary) -> None:
     assert s3 and s3[0]["Action"] == "sqs:SendMessage"
 
 
+def test_the_work_queue_admits_only_the_module_s_senders(minimal: PlanSummary) -> None:
+    # GIVEN the work queue's policy and the roles the module creates
+    policy = json.loads(minimal.values["aws_sqs_queue_policy.this"]["policy"])
+    [deny] = [s for s in policy["Statement"] if s.get("Sid") == "DenyOtherSenders"]
+    bucket = minimal.values["aws_s3_bucket.state"]["bucket"]
+    account = bucket.split("-")[-4]  # <name>-<account>-<region>
+    roles = {fn: minimal.values[f"module.{fn}.aws_iam_role.this"] for fn in ("submit", "worker", "status")}
+    assert all(role.get("path") in (None, "/") for role in roles.values())  # ARNs below assume /
+    senders = [f"arn:aws:iam::{account}:role/{roles[fn]['name']}" for fn in ("submit", "worker")]
+    # THEN every principal but the submit and worker roles, and S3 for the state bucket, is refused
+    # sqs:SendMessage (the status function only reads; an identity policy cannot undo a deny)
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "sqs:SendMessage")
+    assert deny["Resource"] == json.loads(json.dumps(policy))["Statement"][0]["Resource"]
+    assert deny["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": senders, "aws:SourceArn": f"arn:aws:s3:::{bucket}"}
+    }
+    # AND S3's own statement names the bucket and the account
+    [s3] = [s for s in policy["Statement"] if s.get("Sid") == "AllowStateBucketNotifications"]
+    assert s3["Condition"]["ArnEquals"]["aws:SourceArn"] == f"arn:aws:s3:::{bucket}"
+    assert s3["Condition"]["StringEquals"]["aws:SourceAccount"] == account
+
+
 def test_minimal_functions_and_iam(minimal: PlanSummary) -> None:
     check_functions(minimal)
     check_iam(minimal)
@@ -463,3 +485,11 @@ def test_local_outputs(local: PlanSummary) -> None:
     }
     assert outputs["queue_name"] == "async-jobs-local-jobs"
     assert outputs["dlq_name"] == "async-jobs-local-dlq"
+
+
+def test_additional_queue_senders_and_the_upload_bound_are_validated(
+    plan_guards: Callable[..., PlanSummary],
+) -> None:
+    error = plan_error(plan_guards, queue_additional_senders=["operator"], max_upload_bytes=5368709121)
+    assert "queue_additional_senders entries must be IAM role or user ARNs" in error
+    assert "max_upload_bytes must be a whole number from 1024 to 5368709120" in error

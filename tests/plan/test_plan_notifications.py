@@ -39,7 +39,7 @@ def test_events_go_to_the_default_bus_by_default_and_nothing_else_is_created(pla
 
 def test_callbacks_create_a_write_only_secret_and_a_named_bus_scopes_put_events(plan_guards: Plan) -> None:
     plan = plan_guards(
-        callbacks={"allowed_hosts": ["hooks.example.com", "*.partner.example"]},
+        callbacks={"allowed_hosts": ["hooks.example.com", "*.partner.example", "hooks.example.com:8443"]},
         events={"bus_name": "jobs-bus", "source": "billing.jobs"},
     )
     assert _statements(plan, "worker")["PublishJobEvents"]["Resource"].endswith(":event-bus/jobs-bus")
@@ -57,7 +57,10 @@ def test_callbacks_create_a_write_only_secret_and_a_named_bus_scopes_put_events(
     assert "secretsmanager:GetSecretValue" not in policy_actions(
         plan.values["module.submit.aws_iam_role_policy.this"]["policy"]
     )
-    assert _env(plan, "submit")["CALLBACK_ALLOWED_HOSTS"] == "hooks.example.com,*.partner.example"
+    assert (
+        _env(plan, "submit")["CALLBACK_ALLOWED_HOSTS"]
+        == "hooks.example.com,*.partner.example,hooks.example.com:8443"
+    )
 
 
 def test_a_given_secret_is_used_instead_and_events_can_be_off(plan_guards: Plan) -> None:
@@ -76,7 +79,7 @@ def test_a_given_secret_is_used_instead_and_events_can_be_off(plan_guards: Plan)
 
 
 def test_allowed_hosts_are_host_names_not_urls(plan_guards: Plan) -> None:
-    for entry in ("https://hooks.example.com", "hooks.example.com:443"):
+    for entry in ("https://hooks.example.com", "hooks.example.com:0", "hooks.example.com:65536", "h:08443"):
         error = plan_error(plan_guards, callbacks={"allowed_hosts": ["ok.example.com", entry]})
         assert "callbacks.allowed_hosts entries must be lower-case host names" in error, entry
 

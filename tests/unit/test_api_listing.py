@@ -89,9 +89,19 @@ def test_an_index_entry_of_another_owner_is_not_listed(aws: Aws, api: Api) -> No
         {"limit": "0"},
         {"limit": "101"},
         {"limit": "ten"},
+        {"limit": "\u00b2"},  # str.isdigit() holds for a superscript two; int() refuses it
+        {"limit": "\u0661\u0660"},  # Arabic-Indic digits: int() would read 10
+        {"limit": "0" * 4998 + "10"},  # beyond int()'s 4,300-digit limit
+        {"limit": " 10"},
+        {"limit": "+10"},
+        {"limit": ""},
         {"status": "done"},
+        {"status": "Succeeded"},
         {"created_after": "yesterday"},
         {"created_before": "2026-01-01T00:00:00"},
+        {"created_after": "\uff12\uff10\uff12\uff16-01-01T00:00:00Z"},  # full-width digits
+        {"created_after": "2026-01-01T00:00:00." + "1" * 5000 + "Z"},
+        {"created_before": "2026-02-30T00:00:00Z"},
         {"cursor": "not-a-cursor"},
         {"cursor": "aW5kZXgvXy8uLi8"},
         {"sort": "asc"},

@@ -195,6 +195,17 @@ def test_wait_polls_with_etag_and_exits_with_the_outcome(stub: Stub) -> None:
     assert err.splitlines() == ["running 1/4 records (25.0%)", "completed_with_errors 4/4 records (100.0%)"]
 
 
+@pytest.mark.parametrize("retry_after", ["\u00b2", "0" * 5000 + "1", "1.5", "-1", " 1", ""])
+def test_wait_ignores_a_malformed_retry_after(stub: Stub, retry_after: str) -> None:
+    # GIVEN a Retry-After that is not 1*DIGIT in ASCII ("²" passes str.isdigit(), float refuses it)
+    path = f"/v1/jobs/{JOB_ID}"
+    stub.answer("GET", path, 200, job("running"), Retry_After=retry_after)
+    stub.answer("GET", path, 200, job("succeeded"))
+    # WHEN the client waits THEN it polls at its own interval and ends with the outcome
+    code, out, _ = run(stub, "wait", JOB_ID, "--interval", "0.01")
+    assert code == 0 and json.loads(out)["status"] == "succeeded"
+
+
 @pytest.mark.parametrize(
     ("status", "code"), [("succeeded", 0), ("failed", 2), ("cancelled", 4), ("expired", 4)]
 )

@@ -62,8 +62,11 @@ def delayed(aws: Aws) -> int:
     return int(attributes["ApproximateNumberOfMessagesDelayed"])
 
 
-def past_due(aws: Aws, job_id: str, seconds: float = 1.0) -> None:
-    """The slot's expiry moved to just behind us (the TTL is at least 60 s)."""
+MARGIN = model.UPLOAD_LANDING_MARGIN_SECONDS
+
+
+def past_due(aws: Aws, job_id: str, seconds: float = MARGIN + 1.0) -> None:
+    """The slot's landing deadline moved to just behind us (the TTL is at least 60 s)."""
     state = aws.state(job_id)
     state["expires_at"] = model.isoformat(model.now() - timedelta(seconds=seconds))
     aws.put_json(f"jobs/{job_id}/state.json", state)
@@ -103,8 +106,8 @@ def _fifo_queue(aws: Aws) -> str:
     return str(aws.sqs.create_queue(QueueName="jobs.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"])
 
 
-@pytest.mark.parametrize(("ttl", "delay"), [(60, 65), (600, 605), (3600, 900)])
-def test_the_expire_message_is_delayed_to_expires_at_plus_a_margin_at_most_900(
+@pytest.mark.parametrize(("ttl", "delay"), [(60, 60 + MARGIN), (600, 600 + MARGIN), (3600, 900)])
+def test_the_expire_message_is_delayed_to_expires_at_plus_the_landing_margin_at_most_900(
     aws: Aws, ttl: int, delay: int
 ) -> None:
     sqs = RecordingSqs(aws.sqs)
@@ -140,7 +143,10 @@ def test_on_a_fifo_queue_the_expire_message_has_no_delay_and_its_own_group(aws: 
         early.handle(expiry().ExpireRef(job_id))
     assert len(sqs.expires()) == 1 and aws.state(job_id)["status"] == "awaiting_upload"
     # AND once due it expires the slot
-    late = expiry().Expiry(store, queue, clock=lambda: moment + timedelta(seconds=601))
+    early = expiry().Expiry(store, queue, clock=lambda: moment + timedelta(seconds=601))
+    with pytest.raises(expiry().ExpiryNotDue):  # past expires_at, within the landing margin
+        early.handle(expiry().ExpireRef(job_id))
+    late = expiry().Expiry(store, queue, clock=lambda: moment + timedelta(seconds=601 + MARGIN))
     late.handle(expiry().ExpireRef(job_id))
     assert aws.state(job_id)["status"] == "expired"
 
@@ -222,7 +228,7 @@ def test_an_expire_message_that_comes_early_is_sent_again_with_the_remaining_del
     sqs = RecordingSqs(aws.sqs)
     shipped.queue.sqs = sqs
     # WHEN it comes 2,000 s early (a TTL of up to 3600 s outlasts one 900 s delay), then 300.4 s
-    for before, delay in ((2000.0, 900), (300.4, 306)):
+    for before, delay in ((2000.0, 900), (300.4, 301 + MARGIN)):
         shipped.clock = lambda before=before: expires_at - timedelta(seconds=before)
         # the body says nothing the worker believes beyond the job id
         body = {**expire_message(job_id), "expires_at": "2000-01-01T00:00:00.000Z"}
@@ -265,7 +271,7 @@ def test_a_slot_due_while_its_upload_is_not_yet_announced_starts_from_the_upload
     aws.s3.put_object(Bucket=BUCKET, Key=f"jobs/{job_id}/upload.ndjson", Body=b'{"a": 1}\n')
     expires_at = model.parse_time(aws.state(job_id)["expires_at"])
     # WHEN the expire message comes due
-    _shipped_expiry(worker).clock = lambda: expires_at + timedelta(seconds=5)
+    _shipped_expiry(worker).clock = lambda: expires_at + timedelta(seconds=MARGIN + 5)
     assert worker.deliver(expire_message(job_id)) == {"batchItemFailures": []}
     # THEN the upload starts the job (it landed before expires_at) instead of expiring it
     assert aws.state(job_id)["status"] == "queued"
@@ -314,7 +320,7 @@ def test_an_upload_handled_between_the_expiry_read_and_its_write_wins(api: Api, 
         store,
         JobQueue(aws.sqs, aws.queue_url),
         landed=started_meanwhile,
-        clock=lambda: expires_at + timedelta(seconds=5),
+        clock=lambda: expires_at + timedelta(seconds=MARGIN + 5),
     )
     # WHEN the expiry writes THEN its compare-and-swap finds the job started and writes nothing
     racing.handle(expiry().ExpireRef(job_id))

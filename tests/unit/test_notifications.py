@@ -86,7 +86,7 @@ def bus(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bus]:
     for name, value in {
         "EVENTS_ENABLED": "true",
         "EVENTS_SOURCE": "async-jobs",
-        "CALLBACK_ALLOWED_HOSTS": "hooks.example.com,*.partner.example",
+        "CALLBACK_ALLOWED_HOSTS": "hooks.example.com,hooks.example.com:8443,*.partner.example",
         "CALLBACK_SECRET_ARN": arn,
         "CALLBACK_MAX_ATTEMPTS": "3",
     }.items():
@@ -225,7 +225,12 @@ def test_events_off_and_no_callback_queue_nothing(
 def test_callback_url_needs_an_allowed_host(bus: Bus, api: Api) -> None:
     for url in ("https://x.partner.example/h", "https://hooks.example.com:8443/h?a=1"):
         assert api.submit_json({"records": records(1)}, {"Callback-Url": url}).status == 202
-    for url in ("http://hooks.example.com/h", "https://partner.example/h", "https://10.0.0.1/h"):
+    for url in (
+        "http://hooks.example.com/h",
+        "https://partner.example/h",
+        "https://10.0.0.1/h",
+        "https://hooks.example.com:22/h",  # an allowed host on a port its entry does not name
+    ):
         reply = api.submit_json({"records": records(1)}, {"Callback-Url": url})
         assert reply.status == 400 and reply.body["errors"][0]["parameter"] == "Callback-Url"
     upload = api.request(
@@ -345,6 +350,9 @@ def test_the_request_is_signed_with_the_secret(monkeypatch: pytest.MonkeyPatch) 
         def getresponse(self) -> FakeResponse:
             return FakeResponse()
 
+        def cut(self) -> None:
+            return None
+
         def close(self) -> None:
             return None
 
@@ -358,6 +366,7 @@ def test_the_request_is_signed_with_the_secret(monkeypatch: pytest.MonkeyPatch) 
     assert (sent["method"], sent["path"], sent["address"]) == ("POST", "/p?q=1", "203.0.113.9")
     headers = sent["headers"]
     assert headers["Async-Jobs-Event-Id"] == "job:0"
-    assert verify_signature(b"key", b'{"a":1}', headers["Async-Jobs-Signature"], now=1_700_000_001)
+    signature = headers["Async-Jobs-Signature"]
+    assert verify_signature(b"key", b'{"a":1}', signature, "job:0", now=1_700_000_001)
     # a host taken off the allow-list since submit is not called
     assert client.deliver("https://gone.example.com/p", b"{}", "job:0").outcome == "failed"

@@ -198,7 +198,7 @@ def test_render_keeps_first_20_errors_and_progress() -> None:
     assert "owner" not in view
 
 
-def test_awaiting_upload_reads_expired_after_expiry() -> None:
+def test_awaiting_upload_reads_expired_after_its_landing_deadline() -> None:
     state = model.new_state(
         job_id="j",
         owner=None,
@@ -209,8 +209,12 @@ def test_awaiting_upload_reads_expired_after_expiry() -> None:
         moment=NOW,
         expires_at=NOW + timedelta(seconds=5),
     )
+    margin = model.UPLOAD_LANDING_MARGIN_SECONDS
     assert model.effective_status(state, NOW) == "awaiting_upload"
-    assert model.effective_status(state, NOW + timedelta(seconds=5)) == "expired"
+    # past expires_at a PUT begun before it may still land: the slot awaits it for the margin
+    assert model.effective_status(state, NOW + timedelta(seconds=5)) == "awaiting_upload"
+    assert model.effective_status(state, NOW + timedelta(seconds=4 + margin)) == "awaiting_upload"
+    assert model.effective_status(state, NOW + timedelta(seconds=5 + margin)) == "expired"
 
 
 def test_planner_cuts_whole_lines_and_skips_blank_ones() -> None:

@@ -4,10 +4,13 @@ record limit holds, and one bad line fails one record."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import requests
+
+from async_jobs import model
 
 from .conftest import BUCKET, Api, Aws, Worker, load_handler, result_lines
 from .test_worker import upload_event
@@ -24,10 +27,10 @@ def put(slot: dict[str, Any], body: bytes) -> requests.Response:
     return requests.request(upload["method"], upload["url"], data=body, headers=upload["headers"], timeout=10)
 
 
-def landed_event(aws: Aws, job_id: str) -> dict[str, Any]:
+def landed_event(aws: Aws, job_id: str, when: str = "2020-01-01T00:00:00.000Z") -> dict[str, Any]:
     """The S3 notification of the object as it landed (its version and ETag, as S3 sends them)."""
     head = aws.s3.head_object(Bucket=BUCKET, Key=f"jobs/{job_id}/upload.ndjson")
-    event = upload_event(job_id, "2020-01-01T00:00:00.000Z")
+    event = upload_event(job_id, when)
     stored = event["Records"][0]["s3"]["object"]
     stored["eTag"] = head["ETag"].strip('"')
     if head.get("VersionId") not in (None, "null"):
@@ -139,3 +142,106 @@ def test_each_bad_line_fails_only_its_record(aws: Aws, monkeypatch: pytest.Monke
         if key.endswith("errors.ndjson") or "/results/" in key:
             for line in aws.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().splitlines():
                 json.loads(line, parse_constant=pytest.fail)
+
+
+# -- the slot's promises: a margin for a PUT in flight, a size bound, believed notifications ---
+MARGIN = model.UPLOAD_LANDING_MARGIN_SECONDS
+
+
+def expire_by(aws: Aws, job_id: str, seconds_ago: float) -> None:
+    """The slot's expires_at moved `seconds_ago` behind us (as if its PUT began just before it)."""
+    state = aws.state(job_id)
+    state["expires_at"] = model.isoformat(model.now() - timedelta(seconds=seconds_ago))
+    aws.put_json(f"jobs/{job_id}/state.json", state)
+
+
+def test_the_slot_states_its_landing_deadline_and_size_bound(api: Api) -> None:
+    upload = open_slot(api)["upload"]
+    expires_at, complete_by = model.parse_time(upload["expires_at"]), model.parse_time(upload["complete_by"])
+    assert (complete_by - expires_at).total_seconds() == MARGIN
+    assert upload["max_bytes"] == 1024 * 1024 * 1024  # the default of max_upload_bytes
+
+
+def test_a_put_in_flight_at_expiry_starts_the_job(api: Api, worker: Worker, versioned: Aws) -> None:
+    # GIVEN a PUT that began before expires_at and landed 3 s after it (S3 announces its landing)
+    slot = open_slot(api)
+    job_id = slot["job_id"]
+    assert put(slot, b'{"a": 1}\n').status_code == 200
+    expire_by(versioned, job_id, 3)
+    # WHEN its notification is handled
+    worker.deliver(landed_event(versioned, job_id, model.isoformat(model.now())))
+    worker.drain()
+    # THEN the job ran: the landing margin covers it
+    assert versioned.state(job_id)["status"] == "succeeded"
+
+
+def test_an_object_landed_after_the_margin_expires_the_slot_whatever_the_message_says(
+    api: Api, worker: Worker, versioned: Aws
+) -> None:
+    # GIVEN an object that landed past the slot's landing deadline
+    slot = open_slot(api)
+    job_id = slot["job_id"]
+    assert put(slot, b'{"a": 1}\n').status_code == 200
+    expire_by(versioned, job_id, MARGIN + 5)
+    # WHEN a notification claims it landed long before (its eventTime is not believed)
+    worker.deliver(landed_event(versioned, job_id, "2020-01-01T00:00:00.000Z"))
+    # THEN S3's LastModified decides: expired, and nothing was split
+    state = versioned.state(job_id)
+    assert state["status"] == "expired" and state["chunks_total"] is None
+    assert versioned.queue_depth() == 0
+
+
+def test_an_upload_larger_than_the_bound_fails_its_job_before_any_chunk(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a bound of 1,024 bytes an upload, stated in the slot, and an object of 2,600
+    monkeypatch.setenv("MAX_UPLOAD_BYTES", "1024")
+    api = Api(submit=load_handler("submit"), status=load_handler("status"))
+    worker = Worker(load_handler("worker"), aws)
+    slot = open_slot(api)
+    assert slot["upload"]["max_bytes"] == 1024
+    job_id = slot["job_id"]
+    assert put(slot, b"".join(b'{"n": %05d}\n' % i for i in range(200))).status_code == 200
+    # WHEN it lands and the queue drains
+    worker.deliver(landed_event(aws, job_id))
+    worker.drain()
+    # THEN the job failed with the reason, before its input was split or any record written
+    job = api.get(job_id).body
+    assert job["status"] == "failed" and "2600 bytes" in job["reason"] and "at most 1024" in job["reason"]
+    assert aws.state(job_id)["chunks_total"] is None
+    assert result_lines(aws, job_id) == [] and aws.keys(f"jobs/{job_id}/chunks/") == []
+
+
+def forged(event: dict[str, Any], **changes: str) -> dict[str, Any]:
+    event["Records"][0]["s3"]["object"].update(changes)
+    return event
+
+
+@pytest.mark.parametrize("forgery", ["no object", "another version", "another etag", "malformed version"])
+def test_a_notification_is_believed_only_for_the_object_in_its_version(
+    api: Api, worker: Worker, versioned: Aws, forgery: str
+) -> None:
+    # GIVEN a slot and a notification for it that S3 did not send
+    slot = open_slot(api)
+    job_id = slot["job_id"]
+    if forgery == "no object":
+        event = forged(upload_event(job_id), versionId="3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY", eTag="0" * 32)
+    else:
+        assert put(slot, b'{"a": 1}\n').status_code == 200
+        changes = {
+            "another version": {"versionId": "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"},
+            "another etag": {"eTag": "0" * 32},
+            "malformed version": {"versionId": "../../x"},
+        }[forgery]
+        event = forged(landed_event(versioned, job_id), **changes)
+    # WHEN the worker handles it
+    assert worker.deliver(event) == {"batchItemFailures": []}
+    # THEN nothing happens to the slot: it still awaits its (real) upload, nothing was queued
+    state = versioned.state(job_id)
+    assert state["status"] == "awaiting_upload" and state["input_version"] is None
+    assert versioned.queue_depth() == 0
+    # AND the real notification, when there is an object, still starts it
+    if forgery != "no object":
+        worker.deliver(landed_event(versioned, job_id))
+        worker.drain()
+        assert versioned.state(job_id)["status"] == "succeeded"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from async_jobs import model
 from async_jobs.chunks import ChunkRef
 
 from .conftest import (
@@ -121,11 +122,14 @@ def test_upload_starts_the_job_and_bad_lines_fail_alone(
 
 
 def test_upload_after_expiry_ends_expired(api: Api, worker: Worker, aws: Aws) -> None:
-    # GIVEN an upload slot
+    # GIVEN an upload slot whose landing deadline (expires_at and its margin) has passed
     job_id = api.request("POST", "/jobs/uploads").body["job_id"]
+    state = aws.state(job_id)
+    late = model.now() - timedelta(seconds=model.UPLOAD_LANDING_MARGIN_SECONDS + 5)
+    aws.put_json(f"jobs/{job_id}/state.json", {**state, "expires_at": model.isoformat(late)})
+    # WHEN the object lands (S3's LastModified is now) and is announced
     aws.s3.put_object(Bucket=BUCKET, Key=f"jobs/{job_id}/upload.ndjson", Body=b'{"a": 1}\n')
-    # WHEN the object lands after expires_at
-    worker.deliver(upload_event(job_id, "2099-01-01T00:00:00.000Z"))
+    worker.deliver(upload_event(job_id))
     # THEN the job ended expired and nothing was queued
     state = aws.state(job_id)
     assert state["status"] == "expired" and state["finished_at"]

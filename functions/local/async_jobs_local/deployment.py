@@ -21,7 +21,7 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from . import moto_patches
-from .apigw import ApiGateway, ApiServer
+from .apigw import ApiGateway, ApiServer, GatewayResponses
 from .cloudwatch import LocalCloudWatch
 from .credentials import RoleSessions, create_admin, delete_admin
 from .databases import LocalDatabases
@@ -631,12 +631,22 @@ class LocalDeployment:
                 return key["id"]
         return None
 
+    def _gateway_responses(self, outputs: dict[str, Any]) -> GatewayResponses | None:
+        """The deployed REST API's gateway responses (its own errors as the module shapes them)."""
+        api_id = str(outputs.get("api_id") or "")
+        if str(outputs.get("api_type") or "rest") != "rest" or not api_id:
+            return None
+        answer = self.client("apigateway").get_gateway_responses(restApiId=api_id)
+        return GatewayResponses.from_api(answer.get("items", []))
+
     def _start_api(self) -> None:
         outputs = self.outputs
         if self.extra_routes:
             routes = {key: function.name for key, function in self.extra_routes.items()}
             outputs = {**outputs, "api_routes": {**(outputs.get("api_routes") or {}), **routes}}
-        self.gateway = ApiGateway(outputs, self.invoke, self._lookup_api_key, self.region)
+        self.gateway = ApiGateway(
+            outputs, self.invoke, self._lookup_api_key, self.region, self._gateway_responses(outputs)
+        )
         self._server = ApiServer((self.host, self.port), self.gateway)
         self._server_thread = threading.Thread(
             target=self._server.serve_forever, name="api-gateway", kwargs={"poll_interval": 0.2}, daemon=True

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from async_jobs.callbacks import allow_list_entry
+
 API_TYPES = ("rest", "http")
 AUTHORIZATIONS = ("AWS_IAM", "JWT", "COGNITO", "API_KEY", "NONE")
 SINKS = ("s3", "redshift_data", "redshift", "postgres")
@@ -188,6 +190,11 @@ class NotifyConfig:
     def from_env(cls, env: _Env, *, worker: bool) -> NotifyConfig:
         listed = (env.optional("CALLBACK_ALLOWED_HOSTS") or "").split(",")
         hosts = tuple(host.strip().lower() for host in listed if host.strip())
+        for host in hosts:
+            try:
+                allow_list_entry(host)
+            except ValueError as exc:
+                raise ConfigError("CALLBACK_ALLOWED_HOSTS", str(exc)) from None
         api = cls(events_enabled=env.boolean("EVENTS_ENABLED", False), callback_allowed_hosts=hosts)
         if not worker:
             return api
@@ -224,6 +231,7 @@ class SubmitConfig(ApiConfig):
     max_records_per_job: int = 100_000
     max_body_bytes: int = 5 * 1024 * 1024
     upload_url_ttl_seconds: int = 3600
+    max_upload_bytes: int = 1024 * 1024 * 1024
     notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     ENV = (
@@ -234,6 +242,7 @@ class SubmitConfig(ApiConfig):
         EnvVar("MAX_RECORDS_PER_JOB", False, "413 above this many records"),
         EnvVar("MAX_BODY_BYTES", False, "413 above this many body bytes"),
         EnvVar("UPLOAD_URL_TTL_SECONDS", False, "lifetime of a presigned upload URL"),
+        EnvVar("MAX_UPLOAD_BYTES", False, "largest upload object; a larger one fails its job"),
     )
 
     @classmethod
@@ -250,6 +259,7 @@ class SubmitConfig(ApiConfig):
             max_records_per_job=env.integer("MAX_RECORDS_PER_JOB", 100_000, 1),
             max_body_bytes=env.integer("MAX_BODY_BYTES", 5 * 1024 * 1024, 1),
             upload_url_ttl_seconds=env.integer("UPLOAD_URL_TTL_SECONDS", 3600, 1, 7 * 24 * 3600),
+            max_upload_bytes=env.integer("MAX_UPLOAD_BYTES", 1024 * 1024 * 1024, 1, 5 * 1024**3),
             notify=NotifyConfig.from_env(env, worker=False),
         )
 

@@ -18,12 +18,10 @@ conditions above make the repeat count nothing twice.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
@@ -39,8 +37,7 @@ from async_jobs.records import RecordCheck, RecordTransform
 from async_jobs.reports import ErrorsReport
 from async_jobs.sinks.base import Row, Sink
 from async_jobs.store import JobStore, Keys, StateNotFound, error_code
-
-_UPLOAD_KEY = re.compile(r"^jobs/([0-9a-f-]{36})/upload\.ndjson$")
+from async_jobs.uploads import Landing, uploads_in
 
 Emit = Callable[[str, float, str], None]
 
@@ -54,16 +51,6 @@ class RetryChunk(Exception):
 
 
 __all__ = ["BadMessage", "Engine", "EngineSettings", "RetryChunk"]
-
-
-@dataclass(frozen=True)
-class Upload:
-    """An S3 ObjectCreated notification for a job's upload object."""
-
-    key: str
-    event_time: datetime
-    version_id: str | None
-    etag: str | None
 
 
 def _no_metrics(name: str, value: float, unit: str) -> None:
@@ -104,8 +91,10 @@ class Engine:
         self.reports = ErrorsReport(store)
         # publishes a job's completion event and callback (notify.Notifier.handle)
         self.notify = notify
+        # applies a landed upload to its slot (uploads.py)
+        self.landing = Landing(store, start=self.split, clock=clock)
         # writes the expiry of an upload slot nothing was uploaded to (expiry.py)
-        self.expiry = Expiry(store, queue, landed=self.upload_found, clock=clock)
+        self.expiry = Expiry(store, queue, landed=self.landing.look, clock=clock)
 
     # -- dispatch ------------------------------------------------------------------------------
     def handle(self, message: dict[str, Any], receive_count: int) -> str | None:
@@ -128,8 +117,8 @@ class Engine:
             elif kind == "chunk" and ref is not None:
                 self.process_chunk(ref)
             elif kind == "upload":
-                for upload in _uploads(message):
-                    self.upload_landed(upload)
+                for upload in uploads_in(message):
+                    self.landing.notified(upload)
             elif kind == "notify" and self.notify is not None:
                 self.notify(NotifyRef.parse(message))
             elif kind == "expire":
@@ -169,10 +158,9 @@ class Engine:
             if not isinstance(job_id, str) or not model.is_job_id(job_id):
                 raise BadMessage("job_id is not a UUID")
             return "split", job_id, None
-        uploads = _uploads(message)
+        uploads = uploads_in(message)
         if uploads:
-            match = _UPLOAD_KEY.match(uploads[0].key)
-            return "upload", match.group(1) if match else None, None
+            return "upload", uploads[0].job_id, None
         if isinstance(message.get("Records"), list):
             return "ignore", None, None  # other S3 notifications (not an upload object)
         raise BadMessage("unknown message")
@@ -308,46 +296,6 @@ class Engine:
             return None
         chunks = Plan.from_dict(legacy).chunks
         return chunks[number] if number < len(chunks) else None
-
-    def upload_landed(self, upload: Upload) -> None:
-        match = _UPLOAD_KEY.match(upload.key)
-        if not match or not model.is_job_id(match.group(1)):
-            return
-        job_id = match.group(1)
-        version_id, etag = upload.version_id, upload.etag
-        if version_id is None and etag is None:
-            version_id, etag = self.store.head(upload.key)
-
-        def start(current: dict[str, Any]) -> bool:
-            if current["status"] != JobStatus.AWAITING_UPLOAD:
-                return False
-            expires_at = current.get("expires_at")
-            if expires_at and upload.event_time > model.parse_time(expires_at):
-                model.transition(current, JobStatus.EXPIRED, self.clock())
-            else:
-                current["input_key"] = Keys.upload(job_id)
-                current["input_version"] = version_id
-                current["input_etag"] = etag
-                model.transition(current, JobStatus.QUEUED, self.clock())
-            return True
-
-        try:
-            state, _ = self.store.update_state(job_id, start)
-        except StateNotFound:
-            return
-        if state["status"] == JobStatus.QUEUED:
-            self.split(job_id)
-
-    def upload_found(self, job_id: str) -> bool:
-        """An upload object looked for (at its slot's expiry): when it exists it is handled as its
-        S3 notification would be, with its LastModified as the time it landed."""
-        key = Keys.upload(job_id)
-        found = self.store.head_landed(key)
-        if found is None:
-            return False
-        version_id, etag, last_modified = found
-        self.upload_landed(Upload(key, last_modified, version_id, etag))
-        return True
 
     def fail_job(self, job_id: str, reason: str) -> None:
         """A split that keeps failing before all its chunks were sent. Once they were dispatched
@@ -572,26 +520,3 @@ def failure_code(exc: BaseException) -> str | None:
             return error_code(seen) or None
         seen = seen.__cause__ or seen.__context__
     return None
-
-
-def _uploads(message: dict[str, Any]) -> list[Upload]:
-    """The S3 ObjectCreated notifications in a message, with the version they created."""
-    found: list[Upload] = []
-    for record in message.get("Records") or []:
-        if not isinstance(record, dict) or record.get("eventSource") != "aws:s3":
-            continue
-        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
-            continue
-        stored = record.get("s3", {}).get("object", {})
-        key = unquote_plus(str(stored.get("key", "")))
-        when = record.get("eventTime")
-        etag = stored.get("eTag")
-        found.append(
-            Upload(
-                key,
-                model.parse_time(when) if when else model.now(),
-                stored.get("versionId") or None,
-                f'"{etag}"' if etag and not str(etag).startswith('"') else etag,
-            )
-        )
-    return found

@@ -1,9 +1,10 @@
 """Upload slots that expire: the `expire` message writes the ending a reader already sees.
 
 An upload slot (POST /jobs/uploads) whose object never lands reads as `expired` once its
-`expires_at` has passed (`model.effective_status`). That ending is written, and so notified like
+landing deadline has passed (`expires_at` plus `model.UPLOAD_LANDING_MARGIN_SECONDS`, for a PUT
+that began before `expires_at`; `model.effective_status`). That ending is written, and so notified like
 every terminal transition, by an `{"kind": "expire", "job_id"}` message that submit sends before
-it stores the slot's state, with `DelaySeconds` up to the expiry (at most 900 s). Sent first, a
+it stores the slot's state, with `DelaySeconds` up to the landing deadline (at most 900 s). Sent first, a
 slot a caller can see always has its expiry queued; a send that fails stores nothing and the
 request fails (5xx), a state write that fails after the send leaves a message the worker drops.
 
@@ -13,8 +14,8 @@ The worker trusts nothing of the message but the job id; the state decides:
   - not yet due: sent again with the remaining delay (standard queues), or, on a FIFO queue,
     which takes no per-message delay, left to come back after its visibility timeout;
   - due, and the upload object exists (its S3 notification not handled yet, or lost): the
-    upload is handled as its notification would be (`Engine.upload_landed`): its time of
-    landing decides between starting the job and expiring it;
+    upload is handled as its notification would be (`uploads.Landing`): its time of landing
+    decides between starting the job and expiring it;
   - due, no upload: a compare-and-swap `awaiting_upload -> expired`, which asks for the job's
     notifications in the same write (`model.ended`); a duplicate message finds it ended.
 """
@@ -37,9 +38,6 @@ from async_jobs.store import JobStore, StateNotFound
 KIND = "expire"
 # SQS's longest DelaySeconds; a longer wait is covered by sending the message again.
 MAX_DELAY_SECONDS = 900
-# Past expires_at before the slot is looked at: a PUT that began just before the URL's end
-# lands and is announced first.
-MARGIN_SECONDS = 5
 
 
 class ExpiryNotDue(Exception):
@@ -63,10 +61,10 @@ class ExpireRef:
         return {"kind": KIND, "job_id": self.job_id}
 
 
-def delay_seconds(expires_at: datetime, moment: datetime) -> int:
-    """The DelaySeconds of an expire message sent at `moment`: until the expiry and the margin,
-    at most what SQS takes."""
-    remaining = math.ceil((expires_at - moment).total_seconds()) + MARGIN_SECONDS
+def delay_seconds(deadline: datetime, moment: datetime) -> int:
+    """The DelaySeconds of an expire message sent at `moment`: until the slot's landing deadline
+    (`expires_at` and the landing margin), at most what SQS takes."""
+    remaining = math.ceil((deadline - moment).total_seconds())
     return max(0, min(MAX_DELAY_SECONDS, remaining))
 
 
@@ -83,15 +81,15 @@ class Expiry:
     ) -> None:
         self.store = store
         self.queue = queue
-        # the engine's upload handling (`Engine.upload_found`): True when the object exists
+        # the upload handling (`uploads.Landing.look`): True when the object exists
         self.landed = landed
         self.clock = clock
 
-    def queue_expiry(self, job_id: str, owner: str | None, expires_at: datetime) -> None:
+    def queue_expiry(self, job_id: str, owner: str | None, deadline: datetime) -> None:
         self.queue.send_expire(
             ExpireRef(job_id).to_message(),
             owner=owner,
-            delay_seconds=delay_seconds(expires_at, self.clock()),
+            delay_seconds=delay_seconds(deadline, self.clock()),
         )
 
     def handle(self, ref: ExpireRef) -> None:
@@ -106,10 +104,11 @@ class Expiry:
                 extra={"job_id": ref.job_id, "status": state["status"]},
             )
             return
-        expires_at = model.parse_time(state["expires_at"])
+        deadline = model.upload_deadline(state)
+        assert deadline is not None  # expires_at is set
         moment = self.clock()
-        if moment < expires_at:
-            self._again(ref, state, expires_at, moment)
+        if moment < deadline:
+            self._again(ref, state, deadline, moment)
             return
         if self.landed is not None and self.landed(ref.job_id):
             logger.info("upload found at expiry; handled as landed", extra={"job_id": ref.job_id})
@@ -128,10 +127,10 @@ class Expiry:
         if wrote:
             logger.info("upload slot expired", extra={"job_id": ref.job_id})
 
-    def _again(self, ref: ExpireRef, state: dict[str, Any], expires_at: datetime, moment: datetime) -> None:
+    def _again(self, ref: ExpireRef, state: dict[str, Any], deadline: datetime, moment: datetime) -> None:
         if self.queue.fifo:
-            raise ExpiryNotDue(f"upload slot of {ref.job_id} expires at {state['expires_at']}")
+            raise ExpiryNotDue(f"upload slot of {ref.job_id} is due at {model.isoformat(deadline)}")
         self.queue.send_expire(
-            ref.to_message(), owner=state.get("owner"), delay_seconds=delay_seconds(expires_at, moment)
+            ref.to_message(), owner=state.get("owner"), delay_seconds=delay_seconds(deadline, moment)
         )
         logger.info("expiry not due yet; sent again", extra={"job_id": ref.job_id})

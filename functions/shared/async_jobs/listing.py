@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from async_jobs import model
+from async_jobs import model, parameters
 from async_jobs.index import ENTRY as _ENTRY
 from async_jobs.index import entry_name, inverted, owner_prefix
-from async_jobs.problems import bad_request
 from async_jobs.service import JobViews, Outcome, UrlFor
 
-# RFC 3339 date-time: the offset is required (a bare local time is ambiguous).
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 # States read for one page at most: a status filter that matches little answers a short page
@@ -35,24 +31,9 @@ MAX_SCANNED = 300
 _STATUSES = {status.value for status in model.JobStatus}
 
 
-def _invalid(parameter: str, detail: str) -> Exception:
-    return bad_request(
-        f"The query parameter {parameter} is invalid: {detail}.",
-        errors=[{"parameter": parameter, "detail": detail}],
-        slug="invalid-query",
-    )
-
-
 def _time(params: dict[str, str], name: str) -> datetime | None:
     value = params.get(name)
-    if value is None:
-        return None
-    if not _RFC3339.match(value):
-        raise _invalid(name, "must be an RFC 3339 date-time with an offset, e.g. 2026-01-31T12:00:00Z")
-    try:
-        return model.parse_time(value.replace(" ", "T").replace("t", "T").replace("z", "Z"))
-    except ValueError:
-        raise _invalid(name, "is not a valid date-time") from None
+    return None if value is None else parameters.date_time(value, name)
 
 
 def encode_cursor(name: str) -> str:
@@ -63,10 +44,10 @@ def decode_cursor(value: str) -> str:
     try:
         name = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
     except (binascii.Error, ValueError):
-        raise _invalid("cursor", "is not a cursor this API issued") from None
+        raise parameters.invalid("cursor", "is not a cursor this API issued") from None
     # Only an entry name: a cursor can never move the listing out of the caller's prefix.
     if not _ENTRY.match(name):
-        raise _invalid("cursor", "is not a cursor this API issued")
+        raise parameters.invalid("cursor", "is not a cursor this API issued")
     return name
 
 
@@ -76,21 +57,20 @@ class Query:
     def __init__(self, params: dict[str, str]) -> None:
         unknown = sorted(set(params) - {"status", "created_after", "created_before", "limit", "cursor"})
         if unknown:
-            raise _invalid(unknown[0], "is not a parameter of GET /jobs")
-        raw_limit = params.get("limit", str(DEFAULT_LIMIT))
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-            raise _invalid("limit", f"must be an integer from 1 to {MAX_LIMIT}")
-        self.limit = int(raw_limit)
-        self.status = params.get("status")
-        if self.status is not None and self.status not in _STATUSES:
-            raise _invalid("status", "must be one of " + ", ".join(sorted(_STATUSES)))
+            raise parameters.invalid(unknown[0], "is not a parameter of GET /jobs")
+        raw_limit = params.get("limit")
+        self.limit = DEFAULT_LIMIT
+        if raw_limit is not None:
+            self.limit = parameters.integer(raw_limit, "limit", minimum=1, maximum=MAX_LIMIT)
+        status = params.get("status")
+        self.status = None if status is None else parameters.choice(status, "status", _STATUSES)
         self.created_after = _time(params, "created_after")
         self.created_before = _time(params, "created_before")
         self.cursor = decode_cursor(params["cursor"]) if "cursor" in params else None
         kept = ("status", "created_after", "created_before")
         self.filters: dict[str, str] = {k: params[k] for k in kept if k in params}
-        if "limit" in params:
-            self.filters["limit"] = raw_limit
+        if raw_limit is not None:
+            self.filters["limit"] = str(self.limit)
 
     def start_after(self) -> str | None:
         bounds = []

@@ -7,7 +7,7 @@ import copy
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,10 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.COMPLETED_WITH_ERRORS: frozenset({JobStatus.RUNNING}),
 }
 RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.COMPLETED_WITH_ERRORS})
+# An upload slot's object may land this long after `expires_at`: S3 checks a presigned URL when
+# the PUT starts, so a PUT begun just before the expiry lands after it. The slot answer states
+# the deadline (`upload.complete_by`); the landing check and the expiry apply it.
+UPLOAD_LANDING_MARGIN_SECONDS = 60
 
 
 # `notify` in the state: the terminal transition's notifications still have to be queued
@@ -460,14 +464,19 @@ def chunk_numbers(spans: list[list[int]]) -> list[int]:
     return [number for start, end in spans for number in range(start, end)]
 
 
+def upload_deadline(state: dict[str, Any]) -> datetime | None:
+    """When an upload slot's object must have landed: `expires_at` plus the landing margin."""
+    expires_at = state.get("expires_at")
+    if not expires_at:
+        return None
+    return parse_time(expires_at) + timedelta(seconds=UPLOAD_LANDING_MARGIN_SECONDS)
+
+
 def effective_status(state: dict[str, Any], moment: datetime) -> str:
-    """The status a reader sees: an upload slot past its expiry reads as `expired`."""
+    """The status a reader sees: an upload slot past its landing deadline reads as `expired`."""
     status = str(state["status"])
-    if (
-        status == JobStatus.AWAITING_UPLOAD
-        and state.get("expires_at")
-        and parse_time(state["expires_at"]) <= moment
-    ):
+    deadline = upload_deadline(state)
+    if status == JobStatus.AWAITING_UPLOAD and deadline is not None and deadline <= moment:
         return JobStatus.EXPIRED.value
     return status
 

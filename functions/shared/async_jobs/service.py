@@ -129,6 +129,7 @@ class SubmitService:
         max_records_per_job: int,
         max_body_bytes: int,
         upload_url_ttl_seconds: int,
+        max_upload_bytes: int = 1024 * 1024 * 1024,
         callback_hosts: Sequence[str] = (),
         clock: Callable[[], datetime] = model.now,
     ) -> None:
@@ -140,6 +141,7 @@ class SubmitService:
         self.max_records_per_job = max_records_per_job
         self.max_body_bytes = max_body_bytes
         self.upload_url_ttl_seconds = upload_url_ttl_seconds
+        self.max_upload_bytes = max_upload_bytes
         # hosts a job's callback URL may name (`callbacks.py`); empty: callbacks refused
         self.callback_hosts = tuple(callback_hosts)
         self.clock = clock
@@ -312,10 +314,14 @@ class SubmitService:
             callback_url=callback,
             self_url=url_for(job_id),
         )
+        # the bound travels with the slot: the worker applies it when the object lands (uploads.py)
+        state["max_upload_bytes"] = self.max_upload_bytes
+        deadline = model.upload_deadline(state)
+        assert deadline is not None  # the slot has its expires_at
         url = self.store.presign_put(Keys.upload(job_id), self.upload_url_ttl_seconds, NDJSON)
         # The expiry goes out before the state: a slot that can be read always ends, written and
         # notified, even when its upload never comes. Not queued: nothing stored, no URL (5xx).
-        self.expiry.queue_expiry(job_id, owner, expires_at)
+        self.expiry.queue_expiry(job_id, owner, deadline)
         self.store.put_json(index.entry_key(state), {})
         self.store.create_state(state)
         resource = {
@@ -327,7 +333,11 @@ class SubmitService:
                 # both are signed into the URL: the PUT must send them (S3 answers 403 otherwise),
                 # and If-None-Match makes every PUT after the first landed one a 412
                 "headers": {"Content-Type": NDJSON, "If-None-Match": "*"},
+                # a PUT must begin by expires_at (S3 checks the URL when it starts) and land by
+                # complete_by; an object larger than max_bytes fails the job when it lands
                 "expires_at": model.isoformat(expires_at),
+                "complete_by": model.isoformat(deadline),
+                "max_bytes": self.max_upload_bytes,
             },
         }
         return Outcome(201, resource, {"Location": url_for(job_id)})

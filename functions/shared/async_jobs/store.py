@@ -12,6 +12,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +46,16 @@ def is_precondition_failed(exc: ClientError) -> bool:
 
 def is_conditional_conflict(exc: ClientError) -> bool:
     return error_code(exc) == "ConditionalRequestConflict" or http_status(exc) == 409
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One stored version of an object, as HeadObject describes it."""
+
+    version_id: str | None  # None on an unversioned bucket
+    etag: str
+    last_modified: datetime
+    size: int
 
 
 def is_missing(exc: ClientError) -> bool:
@@ -307,14 +318,23 @@ class JobStore:
         version, etag, _ = self._head(key)
         return version, etag
 
-    def head_landed(self, key: str) -> tuple[str | None, str, datetime] | None:
-        """(VersionId, ETag, LastModified) of an object, or None when there is none."""
+    def head_landed(self, key: str, version_id: str | None = None) -> StoredObject | None:
+        """The current object, or the version `version_id` of it; None when there is none (a
+        version id S3 refuses as malformed is none either)."""
+        pinned = {"VersionId": version_id} if version_id else {}
         try:
-            return self._head(key)
+            response = self.s3.head_object(Bucket=self.bucket, Key=key, **pinned)
         except ClientError as exc:
-            if is_missing(exc):
+            if is_missing(exc) or (version_id and http_status(exc) == 400):
                 return None
             raise
+        version = response.get("VersionId")
+        return StoredObject(
+            None if version in (None, "null") else str(version),
+            str(response["ETag"]),
+            response["LastModified"],
+            int(response.get("ContentLength") or 0),
+        )
 
     def _head(self, key: str) -> tuple[str | None, str, datetime]:
         response = self.s3.head_object(Bucket=self.bucket, Key=key)

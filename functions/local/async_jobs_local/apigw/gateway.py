@@ -17,6 +17,7 @@ from typing import Any
 from ..sandbox import FunctionThrottled, FunctionTimeout, InvocationError
 from .auth import Authorizer
 from .events import build_event
+from .gateway_responses import GatewayResponses
 from .request import Api, ApiError, Request, Route
 from .responses import Response, from_integration
 
@@ -36,6 +37,7 @@ class ApiGateway:
         invoke: Callable[[str, dict[str, Any]], Any],
         api_key_lookup: Callable[[str], str | None] | None = None,
         region: str = "us-east-1",
+        gateway_responses: GatewayResponses | None = None,
     ) -> None:
         api_type = str(outputs.get("api_type") or "rest").lower()
         routes = outputs.get("api_routes") or {}
@@ -50,6 +52,8 @@ class ApiGateway:
         self.authorizer = Authorizer(str(outputs.get("api_authorization") or "NONE"), api_key_lookup)
         self._invoke = invoke
         self.region = region
+        # a REST API's gateway responses (an HTTP API has none: its errors stay {"message"})
+        self.gateway_responses = gateway_responses if api_type == "rest" else None
         # called with (status, latency ms) of each response: API Gateway's metrics
         self.observer: Callable[[int, float], None] | None = None
 
@@ -78,7 +82,7 @@ class ApiGateway:
         try:
             response = self._integrate(request)
         except ApiError as exc:
-            response = Response.gateway_error(exc)
+            response = self.error_response(exc)
         response.headers.append(("x-amzn-RequestId", str(uuid.uuid4())))
         if self.observer is not None:
             self.observer(response.status, (time.monotonic() - started) * 1000)
@@ -90,6 +94,10 @@ class ApiGateway:
             (time.monotonic() - started) * 1000,
         )
         return response
+
+    def error_response(self, error: ApiError) -> Response:
+        """API Gateway's own answer to `error`, as the deployed API shapes it."""
+        return Response.gateway_error(error, self.gateway_responses)
 
     def _integrate(self, request: Request) -> Response:
         route, params = self.api.match(request.method, self.api.strip_stage(request.path))

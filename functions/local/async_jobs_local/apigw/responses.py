@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .gateway_responses import GatewayResponses
 from .request import ApiError
 
 
@@ -17,12 +18,14 @@ class Response:
     body: bytes = b""
 
     @classmethod
-    def gateway_error(cls, error: ApiError) -> Response:
-        """API Gateway's own answer (``{"message": ...}``), as its default gateway responses give it."""
-        headers = [("Content-Type", "application/json"), *error.headers.items()]
+    def gateway_error(cls, error: ApiError, responses: GatewayResponses | None = None) -> Response:
+        """API Gateway's own answer: the API's gateway response for the error (a REST API's as the
+        module configures them), else ``{"message": ...}`` as API Gateway's defaults give it."""
+        status, headers, body = (responses or GatewayResponses()).render(error)
+        headers = [*headers, *error.headers.items()]
         if error.status == 403 and error.message == "Missing Authentication Token":
             headers.append(("x-amzn-ErrorType", "MissingAuthenticationTokenException"))
-        return cls(error.status, headers, json.dumps({"message": error.message}).encode())
+        return cls(status, headers, body)
 
 
 def from_integration(api_type: str, result: Any) -> Response:

@@ -32,6 +32,7 @@ from .rds import user_parameters_have_a_source
 from .s3 import S3_WRITE_LOCK, atomic_conditional_writes, bucket_policy_conditions
 from .sqs import atomic_queue_operations, aws_shaped_queue_attributes, sqs_mappings_played_locally
 from .sqs_fair import fair_queues, fair_queues_suspended
+from .sqs_policy import queue_policy_denies
 
 __all__ = [
     "ACCOUNT_CONCURRENCY",
@@ -54,6 +55,7 @@ __all__ = [
     "lambda_logging_config",
     "load_aws_managed_policies",
     "local_patches",
+    "queue_policy_denies",
     "referenced_group_rule_descriptions",
     "sqs_mappings_played_locally",
     "user_parameters_have_a_source",
@@ -72,6 +74,7 @@ def local_patches() -> Iterator[None]:
         bucket_policy_conditions(),
         lambda_logging_config(),
         identity_policy_evaluation(),
+        queue_policy_denies(),  # after the identity policies: it wraps their evaluation
         events_logged(),
         referenced_group_rule_descriptions(),
         user_parameters_have_a_source(),

@@ -24,9 +24,10 @@ def condition_met(operator: str, key: str, expected: Any, context: dict[str, str
     actual = context.get(key.lower())
     if operator == "Null":
         return (actual is None) == (expected_values[0].lower() == "true")
-    if actual is None:
-        return if_exists
     negated = "Not" in operator
+    if actual is None:
+        # IAM: a key the request does not carry matches no value, so a negated operator holds
+        return if_exists or negated
     base = operator.replace("Not", "")
     if base == "Bool":
         matched = actual.lower() in (v.lower() for v in expected_values)

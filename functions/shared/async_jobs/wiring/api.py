@@ -43,6 +43,7 @@ def submit_runtime() -> SubmitRuntime:
         max_records_per_job=config.max_records_per_job,
         max_body_bytes=config.max_body_bytes,
         upload_url_ttl_seconds=config.upload_url_ttl_seconds,
+        max_upload_bytes=config.max_upload_bytes,
         callback_hosts=config.notify.callback_allowed_hosts,
     )
     retries = RetryService(store, queue, views, authorization=config.authorization)
