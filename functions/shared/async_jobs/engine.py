@@ -18,20 +18,19 @@ message repeats them and the conditions above make the repeat count nothing twic
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from async_jobs import jsontext, model
+from async_jobs import jsontext, messages, model
 from async_jobs.chunks import BadMessage, ChunkMarker, ChunkRef
-from async_jobs.expiry import ExpireRef, Expiry
+from async_jobs.expiry import Expiry
 from async_jobs.invocation import Invocations, JobReads, planned_chunk
 from async_jobs.ledger import Ledger
+from async_jobs.messages import DispatchNotRecorded, Upload
 from async_jobs.messaging import JobQueue
 from async_jobs.model import JobStatus
 from async_jobs.notify import NotifyRef
@@ -42,14 +41,8 @@ from async_jobs.reports import ErrorsReport
 from async_jobs.sinks.base import Row, Sink
 from async_jobs.store import JobStore, Keys, StateNotFound, error_code
 
-_UPLOAD_KEY = re.compile(r"^jobs/([0-9a-f-]{36})/upload\.ndjson$")
-
 Emit = Callable[[str, float, str], None]
 RUN, SKIP = "run", "skip"
-
-
-class DispatchNotRecorded(Exception):
-    """The split sent every chunk message but could not record it; the chunks end the job."""
 
 
 class RetryChunk(Exception):
@@ -57,16 +50,6 @@ class RetryChunk(Exception):
 
 
 __all__ = ["BadMessage", "Engine", "EngineSettings", "RetryChunk"]
-
-
-@dataclass(frozen=True)
-class Upload:
-    """An S3 ObjectCreated notification for a job's upload object."""
-
-    key: str
-    event_time: datetime
-    version_id: str | None
-    etag: str | None
 
 
 def _no_metrics(name: str, value: float, unit: str) -> None:
@@ -131,7 +114,7 @@ class Engine:
         failed, or the job failed) and then re-raised, so the job still reaches an end.
         """
         try:
-            kind, job_id, ref = self.classify(message)
+            parsed = messages.parse(message, message_id)
         except BadMessage as exc:
             last = receive_count >= self.settings.max_receive_count
             (logger.error if last else logger.warning)(
@@ -139,74 +122,26 @@ class Engine:
             )
             raise
         try:
-            if kind == "split" and job_id is not None:
-                self.split(job_id)
-            elif kind == "chunk" and ref is not None:
-                self.process_chunk(ref, message_id)
-            elif kind == "upload":
-                for upload in _uploads(message):
-                    self.upload_landed(upload)
-            elif kind == "notify" and self.notify is not None:
-                self.notify(NotifyRef.parse(message))
-            elif kind == "expire":
-                self.expiry.handle(ExpireRef.parse(message))
-            return job_id
+            parsed.handle(self)
+            return parsed.job_id
         except Exception as exc:
             last = receive_count >= self.settings.max_receive_count
             log = logger.error if last else logger.warning
             log(
                 "message failed; it goes to the dead-letter queue" if last else "message failed; retried",
                 extra={
-                    "job_id": job_id,
-                    "kind": kind,
-                    "chunk": ref.chunk if ref else None,
+                    "job_id": parsed.job_id,
+                    "kind": parsed.kind,
+                    "chunk": parsed.chunk,
                     "receive_count": receive_count,
                     "max_receive_count": self.settings.max_receive_count,
                     "error_type": exc.__class__.__name__,
                     "error_code": failure_code(exc),
                 },
             )
-            if last and job_id is not None:
-                self._give_up(kind, job_id, ref, receive_count, exc)
+            if last:
+                parsed.give_up(self, f"failed after {receive_count} attempts ({exc.__class__.__name__})", exc)
             raise
-
-    def classify(self, message: dict[str, Any]) -> tuple[str, str | None, ChunkRef | None]:
-        if message.get("Event") == "s3:TestEvent":
-            return "ignore", None, None
-        kind = message.get("kind")
-        if kind == "chunk":
-            ref = ChunkRef.parse(message)
-            return "chunk", ref.job_id, ref
-        if kind in ("notify", "expire"):
-            parse = NotifyRef.parse if kind == "notify" else ExpireRef.parse
-            return str(kind), parse(message).job_id, None
-        if kind == "split":
-            job_id = message.get("job_id")
-            if not isinstance(job_id, str) or not model.is_job_id(job_id):
-                raise BadMessage("job_id is not a UUID")
-            return "split", job_id, None
-        uploads = _uploads(message)
-        if uploads:
-            match = _UPLOAD_KEY.match(uploads[0].key)
-            return "upload", match.group(1) if match else None, None
-        if isinstance(message.get("Records"), list):
-            return "ignore", None, None  # other S3 notifications (not an upload object)
-        raise BadMessage("unknown message")
-
-    def _give_up(
-        self, kind: str, job_id: str, ref: ChunkRef | None, receive_count: int, exc: Exception
-    ) -> None:
-        reason = f"failed after {receive_count} attempts ({exc.__class__.__name__})"
-        if kind == "chunk" and ref is not None:
-            self.fail_chunk(ref, reason)
-        elif kind in ("notify", "expire"):
-            # notify: the job has ended already; its notification goes to the DLQ as it is.
-            # expire: a slot is never failed for its expiry message; the DLQ handler retries it.
-            return
-        elif isinstance(exc, DispatchNotRecorded):
-            return  # the chunks were sent in this very delivery; they end the job
-        else:
-            self.fail_job(job_id, f"The input could not be split into chunks: {reason}.")
 
     # -- split -----------------------------------------------------------------------------------
     def split(self, job_id: str) -> None:
@@ -326,7 +261,7 @@ class Engine:
         return Plan.from_lines(data)
 
     def upload_landed(self, upload: Upload) -> None:
-        match = _UPLOAD_KEY.match(upload.key)
+        match = messages.UPLOAD_KEY.match(upload.key)
         if not match or not model.is_job_id(match.group(1)):
             return
         job_id = match.group(1)
@@ -649,26 +584,3 @@ def failure_code(exc: BaseException) -> str | None:
             return error_code(seen) or None
         seen = seen.__cause__ or seen.__context__
     return None
-
-
-def _uploads(message: dict[str, Any]) -> list[Upload]:
-    """The S3 ObjectCreated notifications in a message, with the version they created."""
-    found: list[Upload] = []
-    for record in message.get("Records") or []:
-        if not isinstance(record, dict) or record.get("eventSource") != "aws:s3":
-            continue
-        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
-            continue
-        stored = record.get("s3", {}).get("object", {})
-        key = unquote_plus(str(stored.get("key", "")))
-        when = record.get("eventTime")
-        etag = stored.get("eTag")
-        found.append(
-            Upload(
-                key,
-                model.parse_time(when) if when else model.now(),
-                stored.get("versionId") or None,
-                f'"{etag}"' if etag and not str(etag).startswith('"') else etag,
-            )
-        )
-    return found
