@@ -563,7 +563,7 @@ variable "worker_maximum_batching_window_in_seconds" {
   default     = null
 
   validation {
-    condition     = var.worker_maximum_batching_window_in_seconds == null || (var.worker_maximum_batching_window_in_seconds >= 0 && var.worker_maximum_batching_window_in_seconds <= 300)
+    condition     = var.worker_maximum_batching_window_in_seconds == null ? true : (var.worker_maximum_batching_window_in_seconds >= 0 && var.worker_maximum_batching_window_in_seconds <= 300)
     error_message = "worker_maximum_batching_window_in_seconds must be between 0 and 300."
   }
 }
