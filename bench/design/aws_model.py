@@ -10,7 +10,9 @@ against AWS. SQS: queues a driver consumes (the event source mapping lives in `h
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import heapq
 import io
 import itertools
 import json
@@ -218,19 +220,35 @@ class Queue:
 
     def __init__(self, url: str, arn: str) -> None:
         self.url, self.arn = url, arn
-        self.ready: list[Message] = []
+        # visible messages in the order they became visible, and the others by when they will
+        self.ready: collections.deque[Message] = collections.deque()
+        self.later: list[tuple[float, int, Message]] = []
         self.in_flight: dict[str, Message] = {}
         self.condition = threading.Condition()
         self._ids = itertools.count(1)
 
     def put(self, body: str, delay: float = 0.0) -> None:
         with self.condition:
-            self.ready.append(Message(f"m-{next(self._ids)}", body, time.monotonic() + delay))
+            self.add(Message(f"m-{next(self._ids)}", body, time.monotonic() + delay))
             self.condition.notify()
+
+    def add(self, message: Message) -> None:
+        """(Holding the condition.) Queue a message, visible now or at its `visible_at`."""
+        if message.visible_at <= time.monotonic():
+            self.ready.append(message)
+        else:
+            heapq.heappush(self.later, (message.visible_at, next(self._ids), message))
+
+    def due(self, now: float) -> float | None:
+        """(Holding the condition.) Move the messages due by `now` to `ready`; seconds until the
+        next one is due, or None."""
+        while self.later and self.later[0][0] <= now:
+            self.ready.append(heapq.heappop(self.later)[2])
+        return self.later[0][0] - now if self.later else None
 
     def depth(self) -> int:
         with self.condition:
-            return len(self.ready) + len(self.in_flight)
+            return len(self.ready) + len(self.later) + len(self.in_flight)
 
 
 class SQSModel:

@@ -330,11 +330,9 @@ class EventSourceMapping:
         with queue.condition:
             while not self.stopping:
                 now = time.monotonic()
-                visible = [m for m in queue.ready if m.visible_at <= now]
-                for message in visible:
-                    if len(batch) >= self.batch_size:
-                        break
-                    queue.ready.remove(message)
+                next_due = queue.due(now)
+                while queue.ready and len(batch) < self.batch_size:
+                    message = queue.ready.popleft()
                     message.receives += 1
                     if queue is self.h.queue and message.receives > self.max_receive_count:
                         self.h.dlq.put(message.body)  # the redrive policy
@@ -345,9 +343,8 @@ class EventSourceMapping:
                     deadline = now + self.window
                 if len(batch) >= self.batch_size or (batch and now >= (deadline or now)):
                     return batch
-                waits = [m.visible_at - now for m in queue.ready if m.visible_at > now]
-                until = (deadline - now) if deadline is not None else (min(waits) if waits else None)
-                queue.condition.wait(until if until is None else max(until, 0.001))
+                waits = [w for w in (None if deadline is None else deadline - now, next_due) if w is not None]
+                queue.condition.wait(max(min(waits), 0.001) if waits else None)
         return batch
 
     def _settle(self, queue: Queue, messages: list[Message], failed: set[str]) -> None:
@@ -357,7 +354,7 @@ class EventSourceMapping:
                 queue.in_flight.pop(message.id, None)
                 if message.id in failed:
                     message.visible_at = later
-                    queue.ready.append(message)
+                    queue.add(message)
             queue.condition.notify_all()
 
     def _run(self, queue: Queue) -> None:
