@@ -335,8 +335,9 @@ def chaos(settings: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
             for cancel in (False, True):
                 job_id = upload_job(h, int(settings["chunks"]) * int(defaults["chunk_size"]))
                 if cancel:
+                    # once it runs (or, on a fast machine, has ended: then the DELETE answers 409)
                     with h.changed:
-                        while (h.state(job_id) or {}).get("status") not in ("running",):
+                        while (h.state(job_id) or {}).get("status") in (None, "queued"):
                             h.changed.wait(1.0)
                     time.sleep(settings["cancel_after_s"])
                     h.api("DELETE", f"/jobs/{job_id}")
