@@ -333,16 +333,17 @@ def chaos(settings: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
         clock = Clock()
         try:
             for cancel in (False, True):
-                job_id = upload_job(h, int(settings["chunks"]) * int(defaults["chunk_size"]))
+                records = int(settings["chunks"]) * int(defaults["chunk_size"])
+                job_id = upload_job(h, records)
                 if cancel:
                     # once it runs (or, on a fast machine, has ended: then the DELETE answers 409)
                     with h.changed:
-                        while (h.state(job_id) or {}).get("status") in (None, "queued"):
+                        while (h.state(job_id) or {}).get("status") in (None, "awaiting_upload", "queued"):
                             h.changed.wait(1.0)
                     time.sleep(settings["cancel_after_s"])
                     h.api("DELETE", f"/jobs/{job_id}")
                 state = h.wait_terminal(job_id, timeout=600)
-                jobs.append(_outcome(h, job_id, state, cancel))
+                jobs.append(_outcome(h, job_id, state, cancel, records))
         finally:
             esm.stop()
         window = clock.read()
@@ -360,8 +361,10 @@ def chaos(settings: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _outcome(h: Harness, job_id: str, state: dict[str, Any], cancelled: bool) -> dict[str, Any]:
+def _outcome(h: Harness, job_id: str, state: dict[str, Any], cancelled: bool, records: int) -> dict[str, Any]:
     total = int(state["total_records"] or 0)
+    if state["status"] != "cancelled" or state.get("chunks_total") is not None:
+        assert total == records, f"the job holds {total} of its {records} records"
     succeeded, failed = int(state["succeeded_records"]), int(state["failed_records"])
     skipped = int(state.get("skipped_records") or 0)
     rows = h.sink.row_indices(job_id)
