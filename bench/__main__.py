@@ -172,7 +172,7 @@ def run(profile: str, out: Path, layers: tuple[str, ...] = ("design", "stack")) 
     settings = PROFILES[profile]
     command = "make bench" if profile == "full" else f"python -m bench --profile {profile}"
     if set(layers) != {"design", "stack"}:
-        command += " --layer " + ",".join(layers)
+        command = f"python -m bench --profile {profile} --layer {','.join(layers)}"
     results: dict[str, Any] = {
         "command": command,
         "profile": profile,

@@ -34,6 +34,15 @@ def _meets(name: str, value: Any) -> str:
     return f"{comparison} {bound}: {'met' if ok else 'NOT met'}"
 
 
+def _figure(value: Any) -> str:
+    """Small ratios and dollar figures keep four decimals; a flag reads yes or no."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and abs(value) < 1:
+        return _n(value, 4)
+    return _n(value)
+
+
 def page(results: dict[str, Any]) -> str:
     commit = results["commit"]
     machine = results["machine"]
@@ -61,7 +70,7 @@ def page(results: dict[str, Any]) -> str:
     ]
     lines += _table(
         ["figure", "value", "bar", "commit"],
-        [[name, _n(value), _meets(name, value), commit] for name, value in results["ratios"].items()],
+        [[name, _figure(value), _meets(name, value), commit] for name, value in results["ratios"].items()],
     )
     if chaos:
         lines += [
