@@ -167,8 +167,9 @@ test: ## Everything CI runs: lint, then unit, plan and e2e tests and the benchma
 ##### Benchmarks
 
 .PHONY: bench
-bench: $(VENV)/.stamp build terraformrc ## Benchmarks on the local stack (~15 min): bench/results/latest.{json,md,png}
+bench: $(VENV)/.stamp build terraformrc ## Benchmarks, design layer and local stack (~15 min): bench/results, docs/performance.md
 	@$(PY) -m bench
+	@$(PY) -m bench.docs
 
 .PHONY: bench-smoke
 bench-smoke: $(VENV)/.stamp build ## Benchmark smoke test (< 1 min): the figures are produced and sane

@@ -22,7 +22,9 @@ locals {
   dlq_arn           = "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${local.dlq_name}"
 
   # AWS: visibility timeout >= 6 x function timeout + maximum batching window.
-  min_visibility_timeout = 6 * var.worker.timeout + var.worker_maximum_batching_window_in_seconds
+  # the worker's batching window: 1 s on a standard queue unless set, 0 on FIFO (no window there)
+  batching_window        = var.worker_maximum_batching_window_in_seconds != null ? var.worker_maximum_batching_window_in_seconds : (var.queue_fifo ? 0 : 1)
+  min_visibility_timeout = 6 * var.worker.timeout + local.batching_window
   visibility_timeout     = coalesce(var.queue_visibility_timeout_seconds, local.min_visibility_timeout)
 
   record_schema_key = "config/record-schema.json"
@@ -95,7 +97,6 @@ locals {
     local.notify_worker_environment,
     {
       CHUNK_SIZE                = tostring(var.chunk_size)
-      PROGRESS_EVERY            = tostring(var.progress_every)
       TOLERATED_FAILURE_PERCENT = tostring(var.tolerated_failure_percent)
       MAX_RECEIVE_COUNT         = tostring(var.max_receive_count)
       SINK                      = var.sink.type
@@ -362,7 +363,7 @@ resource "aws_sqs_queue" "this" {
   lifecycle {
     precondition {
       condition     = local.visibility_timeout >= local.min_visibility_timeout
-      error_message = "queue_visibility_timeout_seconds (${local.visibility_timeout}) must be >= 6 x worker timeout (${var.worker.timeout}) + batching window (${var.worker_maximum_batching_window_in_seconds}) = ${local.min_visibility_timeout}: raise it (or set it to null to compute it) or lower worker.timeout."
+      error_message = "queue_visibility_timeout_seconds (${local.visibility_timeout}) must be >= 6 x worker timeout (${var.worker.timeout}) + batching window (${local.batching_window}) = ${local.min_visibility_timeout}: raise it (or set it to null to compute it) or lower worker.timeout."
     }
   }
 }
@@ -554,7 +555,7 @@ resource "aws_lambda_event_source_mapping" "worker" {
   function_name                      = module.worker.function_arn
   enabled                            = var.worker_event_source_enabled
   batch_size                         = var.worker_batch_size
-  maximum_batching_window_in_seconds = var.worker_maximum_batching_window_in_seconds
+  maximum_batching_window_in_seconds = local.batching_window
   function_response_types            = ["ReportBatchItemFailures"]
 
   scaling_config {
@@ -585,12 +586,12 @@ resource "aws_lambda_event_source_mapping" "worker" {
     }
 
     precondition {
-      condition     = !var.queue_fifo || var.worker_maximum_batching_window_in_seconds == 0
-      error_message = "worker_maximum_batching_window_in_seconds (${var.worker_maximum_batching_window_in_seconds}) must be 0 with a FIFO queue (queue_fifo = true): set it to 0 or use a standard queue."
+      condition     = !var.queue_fifo || local.batching_window == 0
+      error_message = "worker_maximum_batching_window_in_seconds (${local.batching_window}) must be 0 with a FIFO queue (queue_fifo = true): set it to 0 or use a standard queue."
     }
 
     precondition {
-      condition     = var.queue_fifo || var.worker_batch_size <= 10 || var.worker_maximum_batching_window_in_seconds >= 1
+      condition     = var.queue_fifo || var.worker_batch_size <= 10 || local.batching_window >= 1
       error_message = "worker_batch_size (${var.worker_batch_size}) above 10 needs worker_maximum_batching_window_in_seconds >= 1: set a batching window or lower worker_batch_size."
     }
   }

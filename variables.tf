@@ -307,24 +307,13 @@ variable "retry_after_seconds" {
 }
 
 variable "chunk_size" {
-  description = "Records per chunk: the unit of parallel work and of retry."
+  description = "Records per chunk: the unit of parallel work, of accounting and of retry. Each chunk costs a handful of S3 requests (claim, ranged read, sink, marker), so larger chunks cost less per record."
   type        = number
-  default     = 500
+  default     = 1000
 
   validation {
     condition     = var.chunk_size >= 1 && var.chunk_size <= 100000 && floor(var.chunk_size) == var.chunk_size
     error_message = "chunk_size must be an integer between 1 and 100000."
-  }
-}
-
-variable "progress_every" {
-  description = "Inside a chunk, write progress to the job state every this many records."
-  type        = number
-  default     = 100
-
-  validation {
-    condition     = var.progress_every >= 1 && floor(var.progress_every) == var.progress_every
-    error_message = "progress_every must be a positive integer."
   }
 }
 
@@ -580,9 +569,9 @@ variable "dlq_redrive_allow_policy_enabled" {
 ################################################################################
 
 variable "worker_batch_size" {
-  description = "Messages per worker invocation (FIFO: at most 10; standard: above 10 needs a batching window >= 1)."
+  description = "Messages per worker invocation (FIFO: at most 10; standard: above 10 needs a batching window >= 1). The chunk completions of one invocation are accounted in one compare-and-swap per state segment, so a batch of 10 divides the state writes by ten."
   type        = number
-  default     = 1
+  default     = 10
 
   validation {
     condition     = var.worker_batch_size >= 1 && var.worker_batch_size <= 10000
@@ -591,12 +580,12 @@ variable "worker_batch_size" {
 }
 
 variable "worker_maximum_batching_window_in_seconds" {
-  description = "Seconds the event source mapping gathers messages before invoking the worker (0..300; FIFO: 0)."
+  description = "Seconds the event source mapping gathers messages before invoking the worker (0..300; FIFO: 0). null: 1 on a standard queue (fuller batches at a job's start and end), 0 on a FIFO queue."
   type        = number
-  default     = 0
+  default     = null
 
   validation {
-    condition     = var.worker_maximum_batching_window_in_seconds >= 0 && var.worker_maximum_batching_window_in_seconds <= 300
+    condition     = var.worker_maximum_batching_window_in_seconds == null ? true : (var.worker_maximum_batching_window_in_seconds >= 0 && var.worker_maximum_batching_window_in_seconds <= 300)
     error_message = "worker_maximum_batching_window_in_seconds must be between 0 and 300."
   }
 }

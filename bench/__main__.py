@@ -25,6 +25,7 @@ from async_jobs_local.packages import build_packages
 
 from . import coldstart, contention, cost, fairness, latency, report, throughput
 from .database import measure as measure_database
+from .design import measure as design
 from .profiles import PROFILES
 from .stats import ratio
 from .workload import SYNC_FUNCTION
@@ -142,33 +143,38 @@ def ratios(results: dict[str, Any]) -> dict[str, float | None]:
         return value
 
     cold = results.get("cold_start") or {}
-    return {
+    # The design layer's figures (bench/design) carry the design's ratios; the stack layer's
+    # own measurements of the same things run through moto on this machine's CPU and are kept
+    # beside them under stack_* names.
+    found = {
+        **(design.ratios(results["design"]) if results.get("design") else {}),
         "submit_p95_async_over_sync_10000": get("submit_latency", "sizes", "10000", "p95_async_over_sync"),
         "throughput_async_over_sync_50_clients": get("throughput", "50", "async_over_sync"),
-        "worker_scaling_efficiency_8": get("worker_scaling", "runs", "8", "efficiency"),
-        "aws_requests_per_1000_records": get("cost", "async", "10000", "aws_requests_per_1000_records"),
-        "aws_requests_per_1000_records_sync": get("cost", "sync", "10000", "aws_requests_per_1000_records"),
-        "submit_overhead_over_aws_calls": get("submit_latency", "sizes", "10000", "overhead_over_aws_calls"),
+        "stack_worker_scaling_efficiency_8": get("worker_scaling", "runs", "8", "efficiency"),
+        "stack_aws_requests_per_1000_records": get("cost", "async", "10000", "aws_requests_per_1000_records"),
+        "stack_submit_overhead_over_aws_calls": get(
+            "submit_latency", "sizes", "10000", "overhead_over_aws_calls"
+        ),
         # The worst function's: the one that sets the slowest cold start.
         "import_time_over_bare_boto3": max(
             (e["import_over_bare_boto3"] for e in cold.values() if e["import_over_bare_boto3"] is not None),
             default=None,
         ),
-        "state_completions_per_s_at_50": get("state_contention", "runs", "50", "completions_per_s"),
+        "stack_state_completions_per_s_at_50": get("state_contention", "runs", "50", "completions_per_s"),
         "small_job_beside_big_unfair_over_fair": ratio(
             get("fairness", "small_beside_big_unfair_s"), get("fairness", "small_beside_big_fair_s")
         ),
-        "dollars_per_million_records_async_over_sync": ratio(
-            get("cost", "async", "10000", "dollars_per_million_records"),
-            get("cost", "sync", "10000", "dollars_per_million_records"),
-        ),
     }
+    return found
 
 
-def run(profile: str, out: Path) -> dict[str, Path]:
+def run(profile: str, out: Path, layers: tuple[str, ...] = ("design", "stack")) -> dict[str, Path]:
     settings = PROFILES[profile]
+    command = "make bench" if profile == "full" else f"python -m bench --profile {profile}"
+    if set(layers) != {"design", "stack"}:
+        command = f"python -m bench --profile {profile} --layer {','.join(layers)}"
     results: dict[str, Any] = {
-        "command": "make bench" if profile == "full" else f"python -m bench --profile {profile}",
+        "command": command,
         "profile": profile,
         "commit": _commit(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -182,7 +188,16 @@ def run(profile: str, out: Path) -> dict[str, Path]:
         # The PostgreSQL comparison (bench/database.py); not in the smoke profile.
         "database": None,
     }
-    if profile == "smoke":
+    if "design" in layers:
+        log.info("measuring the design layer")
+        results["design"] = design.measure(settings["design"])
+        results["chaos"] = {
+            key: results["design"]["chaos"][key]
+            for key in ("records_lost", "records_counted_twice", "sink_rows_equal_succeeded", "jobs")
+        }
+    if "stack" not in layers:
+        pass
+    elif profile == "smoke":
         _smoke(settings, results)
         with tempfile.TemporaryDirectory() as scratch:
             packages = build_packages(ROOT, Path(scratch) / "packages")
@@ -204,9 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument(
+        "--layer",
+        default="design,stack",
+        help="design (the handlers against the AWS model), stack (the local stack), or both",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for path in run(args.profile, args.out).values():
+    layers = tuple(layer.strip() for layer in args.layer.split(",") if layer.strip())
+    for path in run(args.profile, args.out, layers).values():
         print(path)
     return 0
 

@@ -30,6 +30,19 @@ FULL: dict[str, Any] = {
     },
     "cost": {"sizes": [1000, 10_000, 100_000], "sync_records": 300, "worker_concurrency": 8},
     "cold_start_runs": 5,
+    "design": {
+        "submit": {"records": 10_000, "latency_s": 0.025, "samples": 5},
+        "cost": {"records": 10_000, "latency_s": 0.025, "sync_records_per_request": 1000},
+        "scaling": {"latency_s": 0.025, "chunks_per_worker": 16, "workers": [1, 8, 10, 50, 200]},
+        "chaos": {
+            "latency_s": 0.005,
+            "workers": 20,
+            "chunks": 60,
+            "kill": 0.15,
+            "duplicate": 0.2,
+            "cancel_after_s": 0.3,
+        },
+    },
 }
 
 QUICK: dict[str, Any] = {
@@ -56,8 +69,38 @@ QUICK: dict[str, Any] = {
     },
     "cost": {"sizes": [1000], "sync_records": 200, "worker_concurrency": 2},
     "cold_start_runs": 1,
+    "design": {
+        "submit": {"records": 10_000, "latency_s": 0.025, "samples": 2},
+        "cost": {"records": 10_000, "latency_s": 0.025, "sync_records_per_request": 1000},
+        "scaling": {"latency_s": 0.025, "chunks_per_worker": 16, "workers": [1, 8, 50]},
+        "chaos": {
+            "latency_s": 0.005,
+            "workers": 10,
+            "chunks": 30,
+            "kill": 0.15,
+            "duplicate": 0.2,
+            "cancel_after_s": 0.2,
+        },
+    },
 }
 
-SMOKE: dict[str, Any] = {"floor": {10: 3, 1000: 3}, "cold_start_runs": 2}
+# The design layer's smoke: every measurement, small (a few seconds each), figures not quoted.
+SMOKE: dict[str, Any] = {
+    "floor": {10: 3, 1000: 3},
+    "cold_start_runs": 2,
+    "design": {
+        "submit": {"records": 1000, "latency_s": 0.005, "samples": 1},
+        "cost": {"records": 10_000, "latency_s": 0.005, "sync_records_per_request": 1000},
+        "scaling": {"latency_s": 0.005, "chunks_per_worker": 16, "workers": [1, 8]},
+        "chaos": {
+            "latency_s": 0.002,
+            "workers": 4,
+            "chunks": 12,
+            "kill": 0.15,
+            "duplicate": 0.2,
+            "cancel_after_s": 0.05,
+        },
+    },
+}
 
 PROFILES = {"full": FULL, "quick": QUICK, "smoke": SMOKE}

@@ -41,10 +41,117 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         *_table(["ratio", "value"], [[name, _n(value)] for name, value in results["ratios"].items()]),
     ]
-    for section in (_latency, _throughput, _scaling, _contention, _fairness, _cost, _cold_start):
+    for section in (
+        design_section,
+        _latency,
+        _throughput,
+        _scaling,
+        _contention,
+        _fairness,
+        _cost,
+        _cold_start,
+    ):
         lines += section(results)
     lines += _database(results)
     return "\n".join(lines)
+
+
+def design_section(results: dict[str, Any]) -> list[str]:
+    """The design layer: the real handlers in-process against the AWS model (bench/design)."""
+    design = results.get("design")
+    if not design:
+        return []
+    scaling, cost, sync, submit, chaos = (
+        design["scaling"],
+        design["cost"],
+        design["sync"],
+        design["submit"],
+        design["chaos"],
+    )
+    defaults = ", ".join(f"{k} {v}" for k, v in design["module_defaults"].items())
+    lines = [
+        "## Design layer: one job's chunk completions",
+        "",
+        f"The submit, worker and status handlers in-process against a model of S3 (If-Match / "
+        f"If-None-Match, 412 and 409), SQS and EventBridge that sleeps {scaling['latency_s'] * 1000:.0f} ms "
+        f"per call, a sink that waits as long per write; at least {scaling['chunks_per_worker']} chunks per "
+        f"worker; module defaults ({defaults}). A point whose CPU exceeded half the machine is invalid.",
+        "",
+    ]
+    lines += _table(
+        [
+            "workers",
+            "chunks",
+            "completions/s",
+            "efficiency",
+            "lost races / completion",
+            "S3 calls / chunk",
+            "CPU share",
+            "valid",
+        ],
+        [
+            [
+                w,
+                _n(r["chunks"]),
+                _n(r["completions_per_s"]),
+                _n(r["efficiency"]),
+                _n(r["lost_races_per_completion"], 3),
+                _n(r["s3_requests_per_chunk"]),
+                _n(r["cpu_share"], 3),
+                "yes" if r["valid"] else "no",
+            ]
+            for w, r in scaling["runs"].items()
+        ],
+    )
+    lines += [
+        "## Design layer: cost of a job at the module's defaults",
+        "",
+        f"One {cost['records']:,}-record job through POST /jobs, {cost['workers']} workers, polled every "
+        f"{cost['poll_interval_s']:.0f} s (the Retry-After the API answers; {cost['polls']} polls); the "
+        "model holds only this job's traffic. Billable requests by unit, per 1,000 records:",
+        "",
+    ]
+    lines += _table(
+        ["unit", "per 1,000 records"], [[k, _n(v)] for k, v in cost["by_kind_per_1000_records"].items()]
+    )
+    lines += [
+        f"Total **{_n(cost['aws_requests_per_1000_records'])}** billable requests per 1,000 records; "
+        f"**${_n(cost['dollars_per_million_records'], 4)}** per million records "
+        f"(Lambda GB-seconds from the model's durations). The synchronous design it replaces "
+        f"({sync['records_per_request']:,} records a request, one S3 PutObject per record and a progress "
+        f"PutObject every 100 inside the request, same write latency): "
+        f"{_n(sync['aws_requests_per_1000_records'])} requests and "
+        f"${_n(sync['dollars_per_million_records'], 4)} per million records.",
+        "",
+        f"Submit of {submit['records']:,} records: {_ms(submit['seconds_median'])} over "
+        f"{submit['aws_calls']} AWS calls alone {_ms(submit['aws_calls_alone_s'])} = "
+        f"{_n(submit['overhead_over_aws_calls'])}×.",
+        "",
+        "## Design layer: chaos",
+        "",
+        f"{chaos['workers']} workers, {chaos['duplicate_share']:.0%} of deliveries duplicated, "
+        f"{chaos['kill_share']:.0%} of invocations killed at a random AWS call "
+        f"({chaos['killed_invocations']} of {chaos['invocations']}), the second job cancelled while it runs.",
+        "",
+    ]
+    lines += _table(
+        ["job", "status", "total", "succeeded", "failed", "skipped", "sink rows", "lost", "counted twice"],
+        [
+            [
+                "cancelled" if j["cancelled"] else "plain",
+                j["status"],
+                _n(j["total_records"]),
+                _n(j["succeeded_records"]),
+                _n(j["failed_records"]),
+                _n(j["skipped_records"]),
+                _n(j["sink_rows"]),
+                _n(j["records_lost"]),
+                _n(j["records_counted_twice"]),
+            ]
+            for j in chaos["jobs"]
+        ],
+    )
+    return lines
 
 
 def _database(results: dict[str, Any]) -> list[str]:
@@ -280,10 +387,24 @@ def chart(results: dict[str, Any], path: Path) -> None:
         for key in ("submit_latency", "throughput", "worker_scaling", "state_contention", "cold_start")
         if results.get(key)
     ]
+    if results.get("design"):
+        panels.insert(0, "design")
     figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
     for axis, key in zip(axes[0], panels, strict=True):
         data = results[key]
-        if key == "submit_latency":
+        if key == "design":
+            runs = data["scaling"]["runs"]
+            axis.plot(
+                [int(c) for c in runs],
+                [r["completions_per_s"] for r in runs.values()],
+                marker="o",
+                label="chunk completions/s",
+            )
+            axis.set_xscale("log")
+            axis.set(
+                title=f"one job, S3 model +{data['scaling']['latency_s'] * 1000:.0f} ms", xlabel="workers"
+            )
+        elif key == "submit_latency":
             names = list(data["sizes"])
             for design in ("async", "sync", "floor"):
                 points = [

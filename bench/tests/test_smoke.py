@@ -17,14 +17,15 @@ from bench.__main__ import run
 from bench.cost import dollars, load_prices
 from bench.stats import percentile, summary
 
+# the stack layer's; the design layer's are checked in test_design.py
 REQUIRED_RATIOS = {
     "submit_p95_async_over_sync_10000",
     "throughput_async_over_sync_50_clients",
-    "worker_scaling_efficiency_8",
-    "aws_requests_per_1000_records",
-    "submit_overhead_over_aws_calls",
+    "stack_worker_scaling_efficiency_8",
+    "stack_aws_requests_per_1000_records",
+    "stack_submit_overhead_over_aws_calls",
     "import_time_over_bare_boto3",
-    "state_completions_per_s_at_50",
+    "stack_state_completions_per_s_at_50",
 }
 
 
@@ -35,7 +36,7 @@ def _sane_summary(figures: dict[str, Any], ceiling: float) -> None:
 
 @pytest.mark.slow
 def test_smoke_profile_writes_sane_figures(tmp_path: Path) -> None:
-    paths = run("smoke", tmp_path)
+    paths = run("smoke", tmp_path, ("stack",))
     results = json.loads(paths["json"].read_text())
 
     assert REQUIRED_RATIOS <= set(results["ratios"])

@@ -161,7 +161,6 @@ module "async_jobs" {
   errors_url_ttl_seconds    = 1800
   retry_after_seconds       = 10
   chunk_size                = 1000
-  progress_every            = 250
   tolerated_failure_percent = 1
   # functions/worker/record_processors.py (shipped in the worker zip): trims and lowercases the
   # email and stores its domain apart; a record it refuses is failed and listed in the errors

@@ -47,9 +47,10 @@ module "async_jobs" {
   }
   worker_maximum_concurrency = 4
   worker_batch_size          = 1
+  # no batching window: the tests' messages are handled as they arrive
+  worker_maximum_batching_window_in_seconds = 0
 
   chunk_size             = var.chunk_size
-  progress_every         = 250
   upload_url_ttl_seconds = var.upload_url_ttl_seconds
 
   force_destroy         = true

@@ -38,7 +38,7 @@ def record_handler(record: SQSRecord) -> None:
         raise BadMessage("message body is not a JSON object")
     job_id = message.get("job_id")
     logger.set_correlation_id(str(job_id) if job_id else None)
-    rt.engine.handle(message, receive_count)
+    rt.engine.handle(message, receive_count, record.message_id)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -47,6 +47,16 @@ def record_handler(record: SQSRecord) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     rt = runtime()  # configuration errors fail the invocation loudly, naming the variable
     batch = fifo_processor if rt.config.queue_fifo else processor
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=batch, context=context
-    )
+    # the batch's chunk completions are accounted together at its end (one compare-and-swap per
+    # accounting segment); those that could not be are reported failed, and SQS delivers them
+    # again (their markers make the repeat count once)
+    rt.engine.begin_batch()
+    try:
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=batch, context=context
+        )
+    finally:
+        unaccounted = rt.engine.end_batch()
+    reported = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+    response["batchItemFailures"] += [{"itemIdentifier": i} for i in unaccounted if i not in reported]
+    return response

@@ -271,7 +271,10 @@ def test_minimal_storage(minimal: PlanSummary) -> None:
 
 
 def test_minimal_queues_and_worker(minimal: PlanSummary) -> None:
-    check_queues(minimal, visibility=6 * 120 + 0, max_receive=5)
+    # the default batching window (1 s on a standard queue) is part of the visibility timeout
+    check_queues(minimal, visibility=6 * 120 + 1, max_receive=5)
+    esm = minimal.values["aws_lambda_event_source_mapping.worker"]
+    assert esm["batch_size"] == 10 and esm["maximum_batching_window_in_seconds"] == 1
     check_worker(minimal, timeout=120, reserved=None, max_concurrency=5, enabled=True)
     queue_policy = json.loads(minimal.values["aws_sqs_queue_policy.this"]["policy"])
     s3 = [s for s in queue_policy["Statement"] if s.get("Principal") == {"Service": "s3.amazonaws.com"}]
@@ -393,7 +396,6 @@ def test_complete_functions(complete: PlanSummary) -> None:
     assert_subset(
         {
             "CHUNK_SIZE": "1000",
-            "PROGRESS_EVERY": "250",
             "TOLERATED_FAILURE_PERCENT": "1",
             "MAX_RECEIVE_COUNT": "3",
             "SINK": "s3",

@@ -54,7 +54,6 @@ BASE_ENV = {
     "MAX_BODY_BYTES": "4000000",
     "UPLOAD_URL_TTL_SECONDS": "900",
     "CHUNK_SIZE": "4",
-    "PROGRESS_EVERY": "0",
     "TOLERATED_FAILURE_PERCENT": "10",
     "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
     "SINK": "s3",
@@ -129,6 +128,25 @@ class Aws:
 
     def state(self, job_id: str) -> dict[str, Any]:
         return self.get_json(f"jobs/{job_id}/state.json")
+
+    def counted(self, job_id: str) -> dict[str, Any]:
+        """The state with its open accounting segments folded in (what the job has counted so
+        far, rolled up or not): `succeeded_records`, `failed_records` and `done` chunk numbers."""
+        from async_jobs import model
+
+        state = self.state(job_id)
+        attempt = int(state.get("attempt") or 0)
+        done = model.chunk_numbers(model.ranges(state["done"]))
+        counted = {**state, "done": list(done)}
+        for key in self.keys(f"jobs/{job_id}/state/"):
+            segment = self.get_json(key)
+            chunks = model.chunk_numbers(model.ranges(segment["done"]))
+            if int(segment["attempt"]) != attempt or any(n in done for n in chunks):
+                continue  # another attempt's, or rolled up into the state already
+            counted["succeeded_records"] += segment["succeeded"]
+            counted["failed_records"] += segment["failed"]
+            counted["done"] = sorted(counted["done"] + chunks)
+        return counted
 
     def queue_depth(self, url: str | None = None) -> int:
         attributes = self.sqs.get_queue_attributes(

@@ -59,8 +59,8 @@ def test_same_chunk_delivered_twice_counts_once(api: Api, worker: Worker, aws: A
     for message in (first, first):
         assert worker.deliver(message) == {"batchItemFailures": []}
     # THEN its 4 records are counted once
-    state = aws.state(job_id)
-    assert (state["status"], state["succeeded_records"], done(state)) == ("running", 4, [0])
+    state = aws.counted(job_id)
+    assert (state["status"], state["succeeded_records"], state["done"]) == ("running", 4, [0])
     # AND after the second chunk every record is counted once and stored once
     assert worker.deliver(second) == {"batchItemFailures": []}
     state = aws.state(job_id)
@@ -101,22 +101,22 @@ def test_crash_after_marker_before_state(api: Api, worker: Worker, aws: Aws) -> 
     job_id = submit(api, 8)
     first, second = split(worker, aws, job_id)
     engine = worker.module.runtime().engine
-    account = engine.account
+    account = engine.account_markers
     crashes = []
 
-    def dying(marker: ChunkMarker) -> dict[str, Any]:
+    def dying(job: str, markers: list[ChunkMarker], state: Any = None) -> dict[str, Any]:
         if not crashes:
-            crashes.append(marker.chunk)
-            raise Crash(marker.chunk)
-        return dict(account(marker))
+            crashes.append(markers[0].chunk)
+            raise Crash(markers[0].chunk)
+        return dict(account(job, markers, state))
 
-    engine.account = dying
+    engine.account_markers = dying
     # WHEN the chunk fails once (marker written, summary not), is redelivered, and the job goes on
     assert worker.deliver(first)["batchItemFailures"]
     assert aws.keys(f"jobs/{job_id}/chunks/") == [
-        f"jobs/{job_id}/chunks/0.{end}" for end in ("json", "started")
+        f"jobs/{job_id}/chunks/0.{end}" for end in ("claim", "json")
     ]
-    assert done(aws.state(job_id)) == []
+    assert aws.counted(job_id)["done"] == []
     for message in (first, second):
         assert worker.deliver(message, receive_count=2) == {"batchItemFailures": []}
     # THEN the existing marker's counts are accounted exactly once and the job ends
@@ -135,10 +135,10 @@ def test_racing_deliveries_agree_on_the_first_marker(aws: Aws, monkeypatch: pyte
     job_id = submit(api, 8)
     first, second = split(worker, aws, job_id)
     engine = worker.module.runtime().engine
-    account = engine.account
+    account = engine.account_markers
     step = {"n": 0}
 
-    def interleaved(marker: ChunkMarker) -> dict[str, Any]:
+    def interleaved(job: str, markers: list[ChunkMarker], state: Any = None) -> dict[str, Any]:
         step["n"] += 1
         if step["n"] == 1:
             # delivery A wrote its marker; delivery B of the same chunk runs now and dies
@@ -147,12 +147,12 @@ def test_racing_deliveries_agree_on_the_first_marker(aws: Aws, monkeypatch: pyte
                 engine.process_chunk(ChunkRef.parse(first))
         elif step["n"] == 2:
             raise Crash("B")
-        return dict(account(marker))
+        return dict(account(job, markers, state))
 
-    engine.account = interleaved
+    engine.account_markers = interleaved
     # WHEN both deliveries of chunk 0 race, and chunk 1 runs
     engine.process_chunk(ChunkRef.parse(first))
-    engine.account = account
+    engine.account_markers = account
     engine.process_chunk(ChunkRef.parse(second))
     # THEN the summary, the marker and errors.ndjson all tell the first delivery's story
     state = aws.state(job_id)

@@ -177,3 +177,32 @@ def test_a_retry_whose_message_cannot_be_sent_leaves_the_job_as_it_was(
         k: before[k] for k in ("status", "failed_records", "done", "chunks_with_errors")
     }
     assert not after.get("rerun")
+
+
+def test_a_stale_retry_is_refused_by_its_attempt(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a failed job, read by a second caller before a first retry ran
+    api, worker, job_id = dead_lettered_job(aws, monkeypatch)
+    stale = aws.state(job_id)
+    assert retry(api, job_id).status == 202
+    # AND the retry's chunk dead-lettered again: the job failed again with the same failed chunk
+    for _ in range(5):
+        got = aws.sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        for message in got:
+            body = json.loads(message["Body"])
+            record = sqs_record(body)
+            if body.get("kind") == "chunk":
+                record["eventSourceARN"] = DLQ_ARN
+            assert worker.invoke([record]) == {"batchItemFailures": []}
+            aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    again = aws.state(job_id)
+    assert (again["status"], again["attempt"]) == ("failed", 1)
+    assert again["chunks_with_errors"] == stale["chunks_with_errors"]
+    # WHEN the second caller's retry, decided on what it read at attempt 0, lands now
+    views = api.submit.runtime().retries.views  # type: ignore[union-attr]
+    monkeypatch.setattr(views, "load_visible", lambda *args: (stale, '"stale"'))
+    reply = retry(api, job_id)
+    # THEN it is refused: its attempt is not the job's, and the counts stay whole
+    assert reply.status == 409, reply.body
+    after = aws.state(job_id)
+    assert after["attempt"] == 1 and after["failed_records"] >= 0 and after["succeeded_records"] >= 0
+    assert after["succeeded_records"] + after["failed_records"] == 10

@@ -190,8 +190,9 @@ def test_render_keeps_first_20_errors_and_progress() -> None:
         moment=NOW,
     )
     state["errors"] = model.merge_errors([], [model.record_error(i, "x" * 900) for i in range(30, 0, -1)])
-    state.update(succeeded_records=40, failed_records=10, partial={"7": 5})
-    view = model.render_job(state, self_url="u", errors_url=None, moment=NOW)
+    state.update(succeeded_records=40, failed_records=10)
+    # (3, 2): succeeded and failed records of accounting segments not rolled up yet
+    view = model.render_job(state, self_url="u", errors_url=None, moment=NOW, live=(3, 2))
     assert [e["record_index"] for e in view["errors"]] == list(range(1, 21))
     assert len(view["errors"][0]["message"]) == model.MAX_ERROR_MESSAGE
     assert (view["processed_records"], view["progress"]) == (55, 0.55)

@@ -161,36 +161,42 @@ def test_schema_validation_and_processor(aws: Aws, monkeypatch: pytest.MonkeyPat
     assert stored == {0: {"id": 0, "processed": True}, 4: {"id": 4, "processed": True}}
 
 
-def test_progress_is_written_every_n_records_not_per_record(
+def test_a_chunk_writes_no_state_per_record_and_progress_stays_live(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN chunks of 10 records and PROGRESS_EVERY 4
+    # GIVEN a job of two chunks of 10 records
     monkeypatch.setenv("CHUNK_SIZE", "10")
-    monkeypatch.setenv("PROGRESS_EVERY", "4")
     api = Api(submit=load_handler("submit"), status=load_handler("status"))
     worker = Worker(load_handler("worker"), aws)
-    job_id = api.submit_json({"records": records(10)}).body["job_id"]
+    job_id = api.submit_json({"records": records(20)}).body["job_id"]
     engine = worker.module.runtime().engine
     engine.split(job_id)
-    message = json.loads(
-        aws.sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10)["Messages"][-1]["Body"]
-    )
-    partials: list[dict] = []
-    original = engine.store.update_state
+    message = next(m for m in chunk_messages(aws) if m["kind"] == "chunk")
+    writes: list[str] = []
+    client = engine.store.s3
 
-    def spy(job, mutate):
-        state, wrote = original(job, mutate)
-        if wrote and state["partial"]:
-            partials.append(dict(state["partial"]))
-        return state, wrote
+    class Spy:
+        def __getattr__(self, name: str) -> object:
+            return getattr(client, name)
 
-    engine.store.update_state = spy
-    # WHEN the chunk runs
+        def put_object(self, **kwargs: object) -> object:
+            key = str(kwargs["Key"])
+            if "/state" in key:
+                writes.append(key.rsplit("/", 1)[-1])
+            return client.put_object(**kwargs)
+
+    engine.store.s3 = Spy()
+    # WHEN its first chunk runs
     engine.process_chunk(ChunkRef.parse(message))
-    # THEN the partial count was replaced at 4 and 8 (never per record) and cleared at the end
-    assert partials == [{"0": 4}, {"0": 8}]
+    # THEN the state was written once (the job's start), never per record or slice; the chunk's
+    # counts went to its accounting segment, which does not roll up before its last chunk
+    assert writes == ["state.json", "seg-000000.json"]
+    engine.store.s3 = client
     state = aws.state(job_id)
-    assert state["partial"] == {} and state["succeeded_records"] == 10
+    assert (state["status"], state["succeeded_records"]) == ("running", 0)
+    # AND the status function sums the open segment: progress is live
+    job = api.get(job_id).body
+    assert (job["processed_records"], job["succeeded_records"], job["progress"]) == (10, 10, 0.5)
 
 
 def test_tolerated_failure_percent_is_inclusive(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -462,8 +462,7 @@ class WorkerConfig:
     state_bucket: str
     queue_url: str
     queue_fifo: bool = False
-    chunk_size: int = 500
-    progress_every: int = 100
+    chunk_size: int = 1000
     tolerated_failure_percent: float = 0.0
     max_receive_count: int = 5
     sink: str = "s3"
@@ -479,7 +478,6 @@ class WorkerConfig:
         *QUEUE_ENV,
         *NOTIFY_WORKER_ENV,
         EnvVar("CHUNK_SIZE", False, "records per chunk"),
-        EnvVar("PROGRESS_EVERY", False, "records between progress updates inside a chunk"),
         EnvVar("TOLERATED_FAILURE_PERCENT", False, "failed share that still ends completed_with_errors"),
         EnvVar("MAX_RECEIVE_COUNT", False, "the queue's redrive maxReceiveCount"),
         EnvVar("SINK", False, "s3, redshift_data, redshift or postgres"),
@@ -511,8 +509,7 @@ class WorkerConfig:
             state_bucket=env.required("STATE_BUCKET"),
             queue_url=env.required("QUEUE_URL"),
             queue_fifo=env.boolean("QUEUE_FIFO", False),
-            chunk_size=env.integer("CHUNK_SIZE", 500, 1, 1_000_000),
-            progress_every=env.integer("PROGRESS_EVERY", 100, 0),
+            chunk_size=env.integer("CHUNK_SIZE", 1000, 1, 1_000_000),
             tolerated_failure_percent=env.number("TOLERATED_FAILURE_PERCENT", 0.0, 0.0, 100.0),
             max_receive_count=env.integer("MAX_RECEIVE_COUNT", 5, 1, 1000),
             sink=sink,

@@ -25,10 +25,9 @@ import json
 import re
 from typing import Any
 
-from async_jobs import model
+from async_jobs import messages, model
 from async_jobs.chunks import BadMessage
 from async_jobs.engine import Engine
-from async_jobs.expiry import ExpireRef
 from async_jobs.observability import logger
 from async_jobs.store import Keys
 
@@ -68,7 +67,7 @@ class DeadLetters:
         engine = self.engine
         receives = engine.settings.max_receive_count
         try:
-            kind, job_id, ref = engine.classify(parse_body(body))
+            message = messages.parse(parse_body(body))
         except BadMessage as exc:
             engine.emit(METRIC, 1.0, "Count")
             logger.error(
@@ -76,12 +75,13 @@ class DeadLetters:
                 extra={"message_id": message_id, "reason": str(exc), "body": body[:_LOGGED_BODY]},
             )
             return None
-        if kind == "ignore" or job_id is None:
+        job_id = message.job_id
+        if job_id is None:
             return None  # S3 test events and foreign notifications were never a job's
         fields = {
             "job_id": job_id,
-            "kind": kind,
-            "chunk": ref.chunk if ref else None,
+            "kind": message.kind,
+            "chunk": message.chunk,
             "message_id": message_id,
             "receive_count": receive_count,
             "max_receive_count": receives,
@@ -100,26 +100,8 @@ class DeadLetters:
                 "receive_count": receive_count,
             },
         )
-        reason = dead_letter_reason(receives)
-        if kind == "notify":
-            # the job has ended; an undelivered notification is kept above and logged, not retried
-            if first:
-                engine.emit(METRIC, 1.0, "Count")
-            logger.error("dead-lettered notification kept in its job", extra=fields)
-            return job_id
-        if kind == "expire":
-            # an upload slot is never failed for its expiry message: the expiry is applied here
-            # (a failure raises, and the dead-letter queue delivers it again)
-            if first:
-                engine.emit(METRIC, 1.0, "Count")
-            logger.error("dead-lettered expiry applied", extra=fields)
-            engine.expiry.handle(ExpireRef(job_id))
-            return job_id
-        if ref is not None:
-            engine.fail_chunk(ref, reason)
-        else:
-            engine.fail_job(job_id, f"The input could not be split into chunks: {reason}.")
+        done = message.dead_lettered(engine, dead_letter_reason(receives))
         if first:  # a second delivery of the same DLQ message is not counted again
             engine.emit(METRIC, 1.0, "Count")
-        logger.error("dead-lettered message recorded in its job", extra=fields)
+        logger.error(done, extra=fields)
         return job_id

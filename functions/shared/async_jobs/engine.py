@@ -2,18 +2,18 @@
 
 Exactly-once accounting over at-least-once delivery:
   1. the sink write is idempotent by (job_id, record_index) (overwrite / replace by key);
-  2. the chunk marker jobs/{id}/chunks/{n}.json is created once (If-None-Match: *) and the
-     first marker's counts are the chunk's counts for ever;
-  3. the job summary adds a chunk only when n is not yet in its `done` set, with an
-     If-Match compare-and-swap, so concurrent completions never lose an update;
-  4. jobs/{id}/chunks/{n}.started is written before the sink write: a delivery that finds the
-     job cancelled skips the chunk only when no earlier delivery may have written any of it
-     (one that did is run to the end, so the sink holds exactly the succeeded records).
-Every chunk message is parsed into a ChunkRef and compared with the job's plan before anything
-is read: a message the plan does not hold is logged and dropped, never counted. The state
-rules themselves are pure functions in `model`; this module applies them through the store.
-A worker may die between any two steps; the redelivered message repeats the steps and the
-conditions above make the repeat count nothing twice.
+  2. jobs/{id}/chunks/{n}.claim is created once (If-None-Match: *) before the sink write and
+     says "run" or "skip" for every delivery of the chunk in this attempt: a chunk that may have
+     rows in the sink is always run to its end and counted, one claimed "skip" never writes;
+  3. the chunk marker jobs/{id}/chunks/{n}.json is created once and the first marker's counts
+     are the chunk's counts for ever;
+  4. completions are accounted in segments of the state and rolled up into it (`ledger`,
+     `accounting`), each chunk once, by compare-and-swap: no update is lost.
+A worker invocation reads each job's state and plan once and accounts all its completions at
+its end (`begin_batch` / `end_batch`). Every chunk message is parsed into a ChunkRef and
+compared with the job's plan before anything is read: a message the plan does not hold is
+logged and dropped, never counted. A worker may die between any two steps; the redelivered
+message repeats them and the conditions above make the repeat count nothing twice.
 """
 
 from __future__ import annotations
@@ -25,25 +25,25 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from async_jobs import jsontext, model
+from async_jobs import jsontext, messages, model
 from async_jobs.chunks import BadMessage, ChunkMarker, ChunkRef
-from async_jobs.expiry import ExpireRef, Expiry
+from async_jobs.expiry import Expiry
+from async_jobs.invocation import Invocations, JobReads, planned_chunk
+from async_jobs.ledger import Ledger
+from async_jobs.messages import DispatchNotRecorded
 from async_jobs.messaging import JobQueue
 from async_jobs.model import JobStatus
 from async_jobs.notify import NotifyRef
 from async_jobs.observability import logger
-from async_jobs.planner import Chunk, Plan, chunk_from_line, chunk_line_range, iter_chunk_records, plan_chunks
+from async_jobs.planner import Chunk, Plan, iter_chunk_records, plan_chunks
 from async_jobs.records import RecordCheck, RecordTransform
 from async_jobs.reports import ErrorsReport
 from async_jobs.sinks.base import Row, Sink
 from async_jobs.store import JobStore, Keys, StateNotFound, error_code
-from async_jobs.uploads import Landing, uploads_in
+from async_jobs.uploads import Landing
 
 Emit = Callable[[str, float, str], None]
-
-
-class DispatchNotRecorded(Exception):
-    """The split sent every chunk message but could not record it; the chunks end the job."""
+RUN, SKIP = "run", "skip"
 
 
 class RetryChunk(Exception):
@@ -59,8 +59,7 @@ def _no_metrics(name: str, value: float, unit: str) -> None:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    chunk_size: int = 500
-    progress_every: int = 100
+    chunk_size: int = 1000
     tolerated_failure_percent: float = 0.0
     max_receive_count: int = 5
     dispatch_slice: int = 1000
@@ -89,6 +88,15 @@ class Engine:
         self.emit = emit
         self.clock = clock
         self.reports = ErrorsReport(store)
+        self.invocations = Invocations()
+        self.ledger = Ledger(
+            store,
+            self.reports,
+            tolerated_failure_percent=settings.tolerated_failure_percent,
+            clock=clock,
+            emit=emit,
+            finished=self._job_finished,
+        )
         # publishes a job's completion event and callback (notify.Notifier.handle)
         self.notify = notify
         # applies a landed upload to its slot (uploads.py)
@@ -97,14 +105,19 @@ class Engine:
         self.expiry = Expiry(store, queue, landed=self.landing.look, clock=clock)
 
     # -- dispatch ------------------------------------------------------------------------------
-    def handle(self, message: dict[str, Any], receive_count: int) -> str | None:
+    def handle(
+        self, message: dict[str, Any], receive_count: int, message_id: str | None = None
+    ) -> str | None:
         """Process one queue message; returns the job id it concerned (for log correlation).
+
+        Inside a batch (`begin_batch`) a chunk's completion is accounted at `end_batch`; outside
+        one, at once.
 
         On the message's last receive a failure is first recorded in the job (its records
         failed, or the job failed) and then re-raised, so the job still reaches an end.
         """
         try:
-            kind, job_id, ref = self.classify(message)
+            parsed = messages.parse(message, message_id)
         except BadMessage as exc:
             last = receive_count >= self.settings.max_receive_count
             (logger.error if last else logger.warning)(
@@ -112,73 +125,26 @@ class Engine:
             )
             raise
         try:
-            if kind == "split" and job_id is not None:
-                self.split(job_id)
-            elif kind == "chunk" and ref is not None:
-                self.process_chunk(ref)
-            elif kind == "upload":
-                for upload in uploads_in(message):
-                    self.landing.notified(upload)
-            elif kind == "notify" and self.notify is not None:
-                self.notify(NotifyRef.parse(message))
-            elif kind == "expire":
-                self.expiry.handle(ExpireRef.parse(message))
-            return job_id
+            parsed.handle(self)
+            return parsed.job_id
         except Exception as exc:
             last = receive_count >= self.settings.max_receive_count
             log = logger.error if last else logger.warning
             log(
                 "message failed; it goes to the dead-letter queue" if last else "message failed; retried",
                 extra={
-                    "job_id": job_id,
-                    "kind": kind,
-                    "chunk": ref.chunk if ref else None,
+                    "job_id": parsed.job_id,
+                    "kind": parsed.kind,
+                    "chunk": parsed.chunk,
                     "receive_count": receive_count,
                     "max_receive_count": self.settings.max_receive_count,
                     "error_type": exc.__class__.__name__,
                     "error_code": failure_code(exc),
                 },
             )
-            if last and job_id is not None:
-                self._give_up(kind, job_id, ref, receive_count, exc)
+            if last:
+                parsed.give_up(self, f"failed after {receive_count} attempts ({exc.__class__.__name__})", exc)
             raise
-
-    def classify(self, message: dict[str, Any]) -> tuple[str, str | None, ChunkRef | None]:
-        if message.get("Event") == "s3:TestEvent":
-            return "ignore", None, None
-        kind = message.get("kind")
-        if kind == "chunk":
-            ref = ChunkRef.parse(message)
-            return "chunk", ref.job_id, ref
-        if kind in ("notify", "expire"):
-            parse = NotifyRef.parse if kind == "notify" else ExpireRef.parse
-            return str(kind), parse(message).job_id, None
-        if kind == "split":
-            job_id = message.get("job_id")
-            if not isinstance(job_id, str) or not model.is_job_id(job_id):
-                raise BadMessage("job_id is not a UUID")
-            return "split", job_id, None
-        uploads = uploads_in(message)
-        if uploads:
-            return "upload", uploads[0].job_id, None
-        if isinstance(message.get("Records"), list):
-            return "ignore", None, None  # other S3 notifications (not an upload object)
-        raise BadMessage("unknown message")
-
-    def _give_up(
-        self, kind: str, job_id: str, ref: ChunkRef | None, receive_count: int, exc: Exception
-    ) -> None:
-        reason = f"failed after {receive_count} attempts ({exc.__class__.__name__})"
-        if kind == "chunk" and ref is not None:
-            self.fail_chunk(ref, reason)
-        elif kind in ("notify", "expire"):
-            # notify: the job has ended already; its notification goes to the DLQ as it is.
-            # expire: a slot is never failed for its expiry message; the DLQ handler retries it.
-            return
-        elif isinstance(exc, DispatchNotRecorded):
-            return  # the chunks were sent in this very delivery; they end the job
-        else:
-            self.fail_job(job_id, f"The input could not be split into chunks: {reason}.")
 
     # -- split -----------------------------------------------------------------------------------
     def split(self, job_id: str) -> None:
@@ -186,6 +152,7 @@ class Engine:
         if found is None:
             return
         state = found[0]
+        etag: str | None = found[1]
         if state.get("rerun"):
             self._redispatch(job_id, state)
             return
@@ -209,7 +176,8 @@ class Engine:
                     moment=moment,
                 )
 
-            state, wrote = self.store.update_state(job_id, record)
+            known = (state, etag) if etag else None
+            state, wrote, etag = self.store.swap_state(job_id, record, known=known)
             if wrote and state["status"] == JobStatus.FAILED:
                 logger.info("job failed at split", extra={"job_id": job_id, "reason": state.get("reason")})
                 self._job_finished(state)
@@ -219,9 +187,17 @@ class Engine:
         # are then counted as skipped, so the job's counts still add up to its total.
         if plan is None:
             plan = self._read_plan(job_id)
-        self._dispatch(job_id, state.get("owner"), plan, int(state.get("dispatched_through") or 0))
+        known = (state, etag) if etag else None
+        self._dispatch(job_id, state.get("owner"), plan, int(state.get("dispatched_through") or 0), known)
 
-    def _dispatch(self, job_id: str, owner: str | None, plan: Plan, start: int) -> None:
+    def _dispatch(
+        self,
+        job_id: str,
+        owner: str | None,
+        plan: Plan,
+        start: int,
+        known: tuple[dict[str, Any], str] | None = None,
+    ) -> None:
         """Send one slice of the chunk messages and record how far dispatch got.
 
         A split message sends at most `dispatch_slice` chunks and queues a follow-up split for
@@ -240,7 +216,7 @@ class Engine:
             return True
 
         try:
-            self.store.update_state(job_id, dispatched)
+            self.store.update_state(job_id, dispatched, known=known)
         except Exception as exc:
             if last:
                 # Every chunk is on the queue: from here the chunks decide the job's end.
@@ -254,9 +230,10 @@ class Engine:
         redelivered split) they count once: the job's `done` set decides."""
         attempt = int(state.get("attempt") or 0)
         numbers = model.chunk_numbers(model.ranges(state["rerun"]))
+        reads = JobReads(state)
         messages = []
         for number in numbers:
-            chunk = self._planned_chunk(job_id, number)
+            chunk = self._planned_chunk(job_id, number, reads)
             if chunk is not None:
                 messages.append(chunk.message(job_id))
         self.queue.send_chunks(job_id, messages, owner=state.get("owner"), attempt=attempt)
@@ -282,20 +259,9 @@ class Engine:
 
     def _read_plan(self, job_id: str) -> Plan:
         data = self.store.get_bytes(Keys.plan_lines(job_id))
-        if data is not None:
-            return Plan.from_lines(data)
-        return Plan.from_dict(self.store.get_json(Keys.plan(job_id)))  # written by version 1
-
-    def _planned_chunk(self, job_id: str, number: int) -> Chunk | None:
-        start, end = chunk_line_range(number)
-        line = self.store.get_range_or_none(Keys.plan_lines(job_id), start, end)
-        if line is not None:
-            return chunk_from_line(line) if line.strip() else None
-        legacy = self.store.get_json(Keys.plan(job_id))
-        if legacy is None:
-            return None
-        chunks = Plan.from_dict(legacy).chunks
-        return chunks[number] if number < len(chunks) else None
+        if data is None:
+            raise LookupError(f"job {job_id} has no plan")
+        return Plan.from_lines(data)
 
     def fail_job(self, job_id: str, reason: str) -> None:
         """A split that keeps failing before all its chunks were sent. Once they were dispatched
@@ -329,13 +295,33 @@ class Engine:
             self._job_finished(state)
 
     # -- chunk -----------------------------------------------------------------------------------
-    def _validated(self, ref: ChunkRef, state: dict[str, Any]) -> bool:
+    def _reads(self, job_id: str) -> JobReads | None:
+        """The job's state as this invocation read it (once), or None for an unknown job."""
+        invocation = self.invocations.current
+        if invocation is not None and job_id in invocation.jobs:
+            return invocation.jobs[job_id]
+        found = self.store.get_state(job_id)
+        if found is None:
+            return None
+        reads = JobReads(found[0], found[1])
+        if invocation is not None:
+            invocation.jobs[job_id] = reads
+        return reads
+
+    def _planned_chunk(self, job_id: str, number: int, reads: JobReads | None = None) -> Chunk | None:
+        if reads is None:
+            found = self.store.get_state(job_id)
+            total = found[0].get("chunks_total") if found else None
+        else:
+            total = reads.state.get("chunks_total")
+        if total is None or number >= int(total):
+            return None
+        return planned_chunk(self.store, reads, job_id, number, int(total))
+
+    def _validated(self, ref: ChunkRef, reads: JobReads) -> bool:
         """True when the job's plan holds exactly this chunk; otherwise the message is logged and
         dropped (retrying a forged or corrupted message cannot make it true)."""
-        total = state.get("chunks_total")
-        planned = None
-        if total is not None and ref.chunk < int(total):
-            planned = self._planned_chunk(ref.job_id, ref.chunk)
+        planned = self._planned_chunk(ref.job_id, ref.chunk, reads)
         if planned is not None and planned.ref(ref.job_id) == ref:
             return True
         logger.error(
@@ -344,38 +330,49 @@ class Engine:
         )
         return False
 
-    def process_chunk(self, ref: ChunkRef) -> None:
-        found = self.store.get_state(ref.job_id)
-        if found is None:
+    def process_chunk(self, ref: ChunkRef, message_id: str | None = None) -> None:
+        """Run (or skip) one chunk; its completion is accounted at the invocation's end, or at
+        once outside a batch."""
+        reads = self._reads(ref.job_id)
+        if reads is None:
             logger.error("chunk message for an unknown job; dropped", extra={"job_id": ref.job_id})
             return
-        state = found[0]
-        if not self._validated(ref, state):
+        if not self._validated(ref, reads):
             return
+        state = reads.state
         if model.is_chunk_done(state, ref.chunk):
             self._write_errors_report(ref.job_id, state)
             return
         if state["status"] == JobStatus.QUEUED:
-            # The claim is a compare-and-swap: a cancel that lands first makes this chunk skip, a
+            # The start is a compare-and-swap: a cancel that lands first makes this chunk skip, a
             # cancel that lands after it sees the job started and answers `cancelling`. (A job
             # already running has `started_at`: any cancel from now on answers `cancelling`.)
             moment = self.clock()
-            state, _ = self.store.update_state(ref.job_id, lambda current: model.claim_chunk(current, moment))
+            known = (reads.state, reads.etag) if reads.etag else None
+            reads.state, _, reads.etag = self.store.swap_state(
+                ref.job_id, lambda current: model.claim_chunk(current, moment), known=known
+            )
+            state = reads.state
+        marker = self._run_or_skip(ref, state)
+        self._completed(message_id, marker, reads)
+
+    def _run_or_skip(self, ref: ChunkRef, state: dict[str, Any]) -> ChunkMarker:
+        """The chunk's claim decides, once for every delivery of this attempt: "run" when the job
+        may run chunks as this invocation read it, "skip" otherwise. A chunk claimed "run" is run
+        to its end even if the job was cancelled since (its rows may be in the sink already); a
+        chunk claimed "skip" never writes to the sink."""
         attempt = int(state.get("attempt") or 0)
-        if not model.may_run_chunks(state):
-            # Cancelled (or ended): account the chunk with the counts of a marker an earlier
-            # delivery wrote; or finish it when an earlier delivery began its sink write and died
-            # before its marker (its rows may be in the sink); or else skip it without running it.
+        wanted = RUN if model.may_run_chunks(state) else SKIP
+        key = Keys.claim(ref.job_id, ref.chunk, attempt)
+        claimed = self.store.create_json(key, {"decision": wanted})
+        decision = wanted
+        if not claimed:
+            decision = str((self.store.get_json(key) or {}).get("decision", RUN))
             stored = self.store.get_json(Keys.marker(ref.job_id, ref.chunk, attempt))
             if stored:
-                self.account(ChunkMarker.from_dict(stored))
-                return
-            if self.store.get_bytes(Keys.started(ref.job_id, ref.chunk, attempt)) is None:
-                self.account(replace(ChunkMarker.skipped_all(ref), attempt=attempt))
-                return
-        self._run_chunk(ref, state, attempt)
-
-    def _run_chunk(self, ref: ChunkRef, state: dict[str, Any], attempt: int) -> None:
+                return ChunkMarker.from_dict(stored)  # an earlier delivery finished it
+        if decision == SKIP:
+            return self._create_marker(self._skipped(ref, attempt), attempt)
         data = self.store.get_range(
             state["input_key"],
             ref.start,
@@ -384,10 +381,25 @@ class Engine:
             etag=state.get("input_etag"),
         )
         rows, errors = self._run_records(ref, data)
-        self.store.put(Keys.started(ref.job_id, ref.chunk, attempt), b"", "application/octet-stream")
         self.sink.write(ref.job_id, ref.chunk, rows)
-        processed = ChunkMarker.processed(ref, len(rows), errors)
-        self.account(self._create_marker(processed, attempt))
+        return self._create_marker(ChunkMarker.processed(ref, len(rows), errors), attempt)
+
+    def _skipped(self, ref: ChunkRef, attempt: int) -> ChunkMarker:
+        """A chunk not run in this attempt. In a retry the chunk's last run stands (its rows stay
+        in the sink, its failed records stay failed), so the job's counts match its sink; in the
+        first run every record is skipped."""
+        for earlier in range(attempt - 1, -1, -1):
+            stored = self.store.get_json(Keys.marker(ref.job_id, ref.chunk, earlier))
+            if stored:
+                return replace(ChunkMarker.from_dict(stored), attempt=attempt)
+        return replace(ChunkMarker.skipped_all(ref), attempt=attempt)
+
+    def _completed(self, message_id: str | None, marker: ChunkMarker, reads: JobReads) -> None:
+        invocation = self.invocations.current
+        if invocation is not None:
+            invocation.pending.append((message_id, marker))
+            return
+        self._account_with(marker.job_id, [marker], reads.state)
 
     def _create_marker(self, marker: ChunkMarker, attempt: int) -> ChunkMarker:
         """The chunk's marker in the job's current attempt (a retry runs under new keys)."""
@@ -402,7 +414,6 @@ class Engine:
     def _run_records(self, ref: ChunkRef, data: bytes) -> tuple[list[Row], list[dict[str, Any]]]:
         rows: list[Row] = []
         errors: list[dict[str, Any]] = []
-        every = self.settings.progress_every
         seen = 0
         for raw in iter_chunk_records(data, ref.first_record):
             seen += 1
@@ -410,18 +421,16 @@ class Engine:
                 break
             if raw.record is None:
                 errors.append(model.record_error(raw.index, f"record {raw.index}: {raw.error}"))
+                continue
+            problem = self.check(raw.record) if self.check else None
+            if problem is not None:
+                errors.append(model.record_error(raw.index, problem))
+                continue
+            outcome = self._transform(raw.index, raw.record)
+            if isinstance(outcome, str):
+                errors.append(model.record_error(raw.index, outcome))
             else:
-                problem = self.check(raw.record) if self.check else None
-                if problem is not None:
-                    errors.append(model.record_error(raw.index, problem))
-                else:
-                    outcome = self._transform(raw.index, raw.record)
-                    if isinstance(outcome, str):
-                        errors.append(model.record_error(raw.index, outcome))
-                    else:
-                        rows.append((raw.index, outcome))
-            if every and seen % every == 0 and seen < ref.count:
-                self._progress(ref, seen)
+                rows.append((raw.index, outcome))
         if seen != ref.count:
             raise BadMessage(f"chunk {ref.chunk} holds {seen} records, expected {ref.count}")
         return rows, errors
@@ -443,50 +452,68 @@ class Engine:
             return f"processor: the result is not valid JSON: {problem.message}"
         return result
 
-    def _progress(self, ref: ChunkRef, seen: int) -> None:
-        def partial(current: dict[str, Any]) -> bool:
-            if model.is_chunk_done(current, ref.chunk) or model.is_terminal(current["status"]):
-                return False
-            if current["partial"].get(str(ref.chunk)) == seen:
-                return False
-            current["partial"][str(ref.chunk)] = seen  # replaced, never added
-            return True
-
-        self.store.update_state(ref.job_id, partial)
-
     def fail_chunk(self, ref: ChunkRef, reason: str) -> None:
         """Last receive of a failing chunk: its records are failed in the job before the DLQ.
 
-        Only a chunk the plan holds is failed; a forged message is never counted."""
+        Only a chunk the plan holds is failed; a forged message is never counted. Accounted at
+        once, not at the invocation's end: the message leaves for the dead-letter queue."""
         found = self.store.get_state(ref.job_id)
-        if found is None or not self._validated(ref, found[0]):
+        if found is None:
             return
-        marker = self._create_marker(ChunkMarker.failed_all(ref, reason), int(found[0].get("attempt") or 0))
+        reads = JobReads(found[0])
+        if not self._validated(ref, reads):
+            return
+        attempt = int(found[0].get("attempt") or 0)
+        marker = self._create_marker(ChunkMarker.failed_all(ref, reason), attempt)
         try:
-            self.account(marker)
+            self._account_with(ref.job_id, [marker], found[0])
         except StateNotFound:
             return
 
     # -- accounting --------------------------------------------------------------------------
+    def begin_batch(self) -> None:
+        """Open this thread's invocation: states and plans read once, completions held."""
+        self.invocations.open()
+
+    def end_batch(self) -> list[str]:
+        """Account the invocation's completions, one job at a time; returns the message ids of the
+        completions that could not be accounted (their messages are to be received again)."""
+        invocation = self.invocations.close()
+        if invocation is None:
+            return []
+        failed: list[str] = []
+        by_job: dict[str, list[tuple[str | None, ChunkMarker]]] = {}
+        for message_id, marker in invocation.pending:
+            by_job.setdefault(marker.job_id, []).append((message_id, marker))
+        for job_id, entries in by_job.items():
+            reads = invocation.jobs.get(job_id)
+            try:
+                self._account_with(job_id, [m for _, m in entries], reads.state if reads else None)
+            except Exception as exc:  # noqa: BLE001 - the messages come back; counted once then
+                logger.warning(
+                    "chunk completions not accounted; their messages are retried",
+                    extra={
+                        "job_id": job_id,
+                        "error_type": exc.__class__.__name__,
+                        "error_code": failure_code(exc),
+                    },
+                )
+                failed.extend(i for i, _ in entries if i is not None)
+        return failed
+
     def account(self, marker: ChunkMarker) -> dict[str, Any]:
         """Add one chunk's counts to the job once, and end the job when it was the last chunk."""
-        outcome: list[str] = []
-        tolerated = self.settings.tolerated_failure_percent
-        moment = self.clock()
-        self.reports.add(marker)  # before the count: a counted chunk's errors are always kept
+        return self.account_markers(marker.job_id, [marker])
 
-        def add(current: dict[str, Any]) -> bool:
-            outcome[:] = [model.add_chunk(current, marker, tolerated, moment)]
-            return outcome[0] != "duplicate"
-
-        state, wrote = self.store.update_state(marker.job_id, add)
-        if wrote:
-            self.emit("RecordsProcessed", float(marker.succeeded + marker.failed), "Count")
-            self.emit("RecordsFailed", float(marker.failed), "Count")
-            if outcome == ["finished"]:
-                self._job_finished(state)
-        self._write_errors_report(marker.job_id, state)
+    def account_markers(
+        self, job_id: str, markers: list[ChunkMarker], state: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        state = self.ledger.account(job_id, markers, state)
+        self._write_errors_report(job_id, state)
         return state
+
+    def _account_with(self, job_id: str, markers: list[ChunkMarker], state: dict[str, Any] | None) -> None:
+        self.account_markers(job_id, markers, state)
 
     def _job_finished(self, state: dict[str, Any]) -> None:
         if state["status"] == JobStatus.FAILED:

@@ -123,38 +123,44 @@ def loads_record(text: str | bytes) -> tuple[Any, bytes]:
 def check(value: Any) -> None:
     """Depth, string and number rules over a parsed (or produced) value, without recursion.
 
-    Cheap for the common case: only containers and strings are visited, one pass.
+    Cheap for the common case: only containers and strings are visited, one pass, and the JSON
+    pointer of a place is spelled out only when a rule fails there (a worker checks every
+    record of a job through here).
     """
-    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    stack: list[tuple[Any, tuple[str | int, ...], int]] = [(value, (), 1)]
     while stack:
-        item, pointer, depth = stack.pop()
+        item, path, depth = stack.pop()
         if isinstance(item, dict):
             if depth > MAX_DEPTH:
-                raise JsonProblem(f"nesting is deeper than {MAX_DEPTH} levels", pointer)
+                raise JsonProblem(f"nesting is deeper than {MAX_DEPTH} levels", _pointer(path))
             for key, child in item.items():
                 if not isinstance(key, str):
-                    raise JsonProblem("an object key is not a string", pointer)
-                child_pointer = f"{pointer}/{_escape(key)}"
-                _check_string(key, child_pointer)
+                    raise JsonProblem("an object key is not a string", _pointer(path))
+                _require_encodable(key, (*path, key))
                 if isinstance(child, dict | list | str | float):
-                    stack.append((child, child_pointer, depth + 1))
+                    stack.append((child, (*path, key), depth + 1))
         elif isinstance(item, list):
             if depth > MAX_DEPTH:
-                raise JsonProblem(f"nesting is deeper than {MAX_DEPTH} levels", pointer)
+                raise JsonProblem(f"nesting is deeper than {MAX_DEPTH} levels", _pointer(path))
             for position, child in enumerate(item):
                 if isinstance(child, dict | list | str | float):
-                    stack.append((child, f"{pointer}/{position}", depth + 1))
+                    stack.append((child, (*path, position), depth + 1))
         elif isinstance(item, str):
-            _check_string(item, pointer)
+            _require_encodable(item, path)
         elif isinstance(item, float) and not math.isfinite(item):
-            raise JsonProblem("a number is not finite", pointer)
+            raise JsonProblem("a number is not finite", _pointer(path))
 
 
-def _check_string(text: str, pointer: str) -> None:
+def _require_encodable(text: str, path: tuple[str | int, ...]) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise JsonProblem("a string holds a lone UTF-16 surrogate (not valid Unicode)", pointer) from None
+        message = "a string holds a lone UTF-16 surrogate (not valid Unicode)"
+        raise JsonProblem(message, _pointer(path)) from None
+
+
+def _pointer(path: tuple[str | int, ...]) -> str:
+    return "".join(f"/{_escape(part) if isinstance(part, str) else part}" for part in path)
 
 
 def _escape(key: str) -> str:

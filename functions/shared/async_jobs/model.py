@@ -171,8 +171,10 @@ def new_state(
         # chunk messages sent so far (a split dispatches in slices, see Engine._dispatch)
         "dispatched_through": 0,
         "results": None,
-        # chunk number (as str) -> records already through validation/transform (progress only)
-        "partial": {},
+        # the retry attempt: a retry's chunks run under keys of their own (`retry_chunks`)
+        "attempt": 0,
+        # chunks a retry asked the worker to send again (ranges), cleared once sent
+        "rerun": [],
         # chunks accounted for (done, failed for good, or skipped by cancellation), as ranges
         "done": [],
         "chunks_with_errors": [],
@@ -357,7 +359,6 @@ def fail_job(state: dict[str, Any], reason: str, moment: datetime) -> bool:
     state["failed_records"] = max(
         0, total - state["succeeded_records"] - int(state.get("skipped_records") or 0)
     )
-    state["partial"] = {}
     state["reason"] = reason[:MAX_ERROR_MESSAGE]
     transition(state, JobStatus.FAILED, moment)
     return True
@@ -366,24 +367,51 @@ def fail_job(state: dict[str, Any], reason: str, moment: datetime) -> bool:
 def add_chunk(
     state: dict[str, Any], marker: ChunkMarker, tolerated_failure_percent: float, moment: datetime
 ) -> str:
-    """Add one chunk's marker to the job once: "duplicate", "added" or "finished".
-
-    The job finishes only when every planned chunk is accounted for and the accounted records
-    (succeeded + failed + skipped) equal its total.
-    """
-    done = ranges(state.get("done"))
-    if range_contains(done, marker.chunk):
+    """Add one chunk's marker to the job once: "duplicate", "added" or "finished"."""
+    if range_contains(ranges(state.get("done")), marker.chunk):
         return "duplicate"
+    finished = add_counts(
+        state,
+        chunks=[marker.chunk],
+        succeeded=marker.succeeded,
+        failed=marker.failed,
+        skipped=marker.skipped,
+        errors=list(marker.errors[:MAX_STATE_ERRORS]),
+        chunks_with_errors=[marker.chunk] if marker.errors else [],
+        tolerated_failure_percent=tolerated_failure_percent,
+        moment=moment,
+    )
+    return "finished" if finished else "added"
+
+
+def add_counts(
+    state: dict[str, Any],
+    *,
+    chunks: list[int],
+    succeeded: int,
+    failed: int,
+    skipped: int,
+    errors: list[dict[str, Any]],
+    chunks_with_errors: list[int],
+    tolerated_failure_percent: float,
+    moment: datetime,
+) -> bool:
+    """Count chunks not yet counted (the caller checked) with their summed counts; True when this
+    ended the job. The job ends only when every planned chunk is accounted for and the accounted
+    records (succeeded + failed + skipped) equal its total."""
     state["state_version"] = STATE_VERSION
-    state["done"] = range_add(done, marker.chunk)
-    state["succeeded_records"] += marker.succeeded
-    state["failed_records"] += marker.failed
-    state["skipped_records"] = int(state.get("skipped_records") or 0) + marker.skipped
-    state["partial"].pop(str(marker.chunk), None)
+    done = ranges(state.get("done"))
+    for number in chunks:
+        done = range_add(done, number)
+    state["done"] = done
+    state["succeeded_records"] += succeeded
+    state["failed_records"] += failed
+    state["skipped_records"] = int(state.get("skipped_records") or 0) + skipped
     with_errors = ranges(state.get("chunks_with_errors"))
-    if marker.errors:
-        state["errors"] = merge_errors(state["errors"], list(marker.errors[:MAX_STATE_ERRORS]))
-        with_errors = range_add(with_errors, marker.chunk)
+    if errors:
+        state["errors"] = merge_errors(state["errors"], errors)
+    for number in chunks_with_errors:
+        with_errors = range_add(with_errors, number)
     state["chunks_with_errors"] = with_errors
     finished = False
     if (
@@ -398,7 +426,7 @@ def add_chunk(
         finished = True
     if all_chunks_accounted(state) and with_errors and not state.get("errors_report"):
         state["errors_report"] = "pending"
-    return "finished" if finished else "added"
+    return finished
 
 
 def retry_problem(state: dict[str, Any]) -> str | None:
@@ -447,11 +475,12 @@ def retry_chunks(state: dict[str, Any], reruns: list[Rerun], moment: datetime) -
             for e in state["errors"]
             if not item.first_record <= int(e["record_index"]) < item.first_record + item.count
         ]
+    if state["failed_records"] < 0 or state["succeeded_records"] < 0:
+        raise ValueError("a retry uncounts only records the job counted")
     state["done"] = done
     state["chunks_with_errors"] = with_errors
     state["rerun"] = rerun
     state["attempt"] = int(state.get("attempt") or 0) + 1
-    state["partial"] = {}
     state["errors_report"] = None
     state["reason"] = None
     transition(state, JobStatus.RUNNING, moment)
@@ -481,9 +510,10 @@ def effective_status(state: dict[str, Any], moment: datetime) -> str:
     return status
 
 
-def processed_records(state: dict[str, Any]) -> int:
-    partial = sum(int(v) for v in (state.get("partial") or {}).values())
-    return int(state["succeeded_records"]) + int(state["failed_records"]) + partial
+def processed_records(state: dict[str, Any], live: tuple[int, int] = (0, 0)) -> int:
+    """Succeeded and failed records: the state's, plus `live` (succeeded, failed) of the
+    accounting segments not yet rolled into it (`accounting.live_counts`)."""
+    return int(state["succeeded_records"]) + int(state["failed_records"]) + live[0] + live[1]
 
 
 def render_job(
@@ -492,10 +522,12 @@ def render_job(
     self_url: str,
     errors_url: str | None,
     moment: datetime,
+    live: tuple[int, int] = (0, 0),
 ) -> dict[str, Any]:
-    """The public job resource, with exactly the fields of the HTTP contract."""
+    """The public job resource, with exactly the fields of the HTTP contract; `live` adds the
+    counts of open accounting segments (succeeded, failed)."""
     total = state.get("total_records")
-    processed = processed_records(state)
+    processed = processed_records(state, live)
     if total:
         progress = min(1.0, processed / total)
     else:
@@ -509,8 +541,8 @@ def render_job(
         "finished_at": state.get("finished_at"),
         "total_records": total,
         "processed_records": processed,
-        "succeeded_records": state["succeeded_records"],
-        "failed_records": state["failed_records"],
+        "succeeded_records": state["succeeded_records"] + live[0],
+        "failed_records": state["failed_records"] + live[1],
         "progress": round(progress, 4),
         "metadata": copy.deepcopy(state.get("metadata")),
         "reason": state.get("reason"),

@@ -276,8 +276,13 @@ def unsupported_media_type(detail: str) -> ProblemError:
 
 
 def parse_line(line: bytes) -> dict[str, Any]:
-    """One NDJSON record line (uploaded or submitted): the record, or JsonProblem saying why not."""
-    record, _ = parse_line_encoded(line)
+    """One NDJSON record line (uploaded or submitted): the record, or JsonProblem saying why not.
+
+    The same rules as `parse_line_encoded` (`jsontext.check` is what its encoding enforces),
+    without encoding the record again: a worker reads every record of a job through here."""
+    record = jsontext.loads(line)
+    if not isinstance(record, dict):
+        raise jsontext.JsonProblem("not a JSON object")
     return record
 
 

@@ -51,11 +51,17 @@ class RetryService:
         moment = self.clock()
         before: dict[str, Any] = {}
 
+        attempt = int(state.get("attempt") or 0)
+
         def redrive(current: dict[str, Any]) -> bool:
             before.clear()
-            # another retry (or a change of the failed set) since the read: answer from it
-            if model.retry_problem(current) or current.get("chunks_with_errors") != state.get(
-                "chunks_with_errors"
+            # The reruns' counts were read for this attempt: another retry since the read (a new
+            # attempt, even one that ended with the same failed chunks) or a change of the failed
+            # set makes them stale, and the caller is answered from what is stored now.
+            if (
+                model.retry_problem(current)
+                or int(current.get("attempt") or 0) != attempt
+                or current.get("chunks_with_errors") != state.get("chunks_with_errors")
             ):
                 return False
             before.update(copy.deepcopy(current))
@@ -65,7 +71,7 @@ class RetryService:
         state, wrote = self.store.update_state(job_id, redrive)
         if not wrote:
             raise _conflict(model.retry_problem(state) or "The job changed meanwhile; read it and try again.")
-        attempt = int(state["attempt"])
+        attempt = int(state["attempt"])  # the new attempt
         try:
             self.queue.send_retry(job_id, attempt, owner=state.get("owner"))
         except Exception:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from async_jobs import index, model
+from async_jobs import accounting, index, model
 from async_jobs.callbacks import validate_callback_url
 from async_jobs.expiry import Expiry
 from async_jobs.idempotency import STALE_CLAIM_SECONDS, IdempotencyRecord, IdempotencyStore, validate_key
@@ -65,8 +65,18 @@ class JobViews:
 
     def render(self, state: dict[str, Any], url_for: UrlFor) -> dict[str, Any]:
         return model.render_job(
-            state, self_url=url_for(state["job_id"]), errors_url=self.errors_url(state), moment=self.clock()
+            state,
+            self_url=url_for(state["job_id"]),
+            errors_url=self.errors_url(state),
+            moment=self.clock(),
+            live=self.live_counts(state),
         )
+
+    def live_counts(self, state: dict[str, Any]) -> tuple[int, int]:
+        """(succeeded, failed) of the job's open accounting segments: progress between roll-ups."""
+        attempt = int(state.get("attempt") or 0)
+        keys = [Keys.segment(state["job_id"], k, attempt) for k in accounting.open_segments(state)]
+        return accounting.live_counts((self.store.get_json(key) for key in keys), attempt)
 
     def headers(self, resource: dict[str, Any], url_for: UrlFor) -> dict[str, str]:
         headers = {"Location": url_for(resource["job_id"])}

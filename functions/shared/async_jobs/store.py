@@ -96,10 +96,6 @@ class Keys:
         return f"jobs/{job_id}/upload.ndjson"
 
     @staticmethod
-    def plan(job_id: str) -> str:
-        return f"jobs/{job_id}/plan.json"
-
-    @staticmethod
     def plan_lines(job_id: str) -> str:
         return f"jobs/{job_id}/plan.ndjson"
 
@@ -110,10 +106,17 @@ class Keys:
         return f"jobs/{job_id}/chunks/{chunk}{suffix}.json"
 
     @staticmethod
-    def started(job_id: str, chunk: int, attempt: int = 0) -> str:
-        """Written before a chunk's sink write: the sink may hold some of the chunk's rows."""
+    def claim(job_id: str, chunk: int, attempt: int = 0) -> str:
+        """Created once before a chunk's sink write: "run" or "skip", for every delivery of the
+        chunk in this attempt (a "run" chunk may have rows in the sink, so it is never skipped)."""
         suffix = f".a{attempt}" if attempt else ""
-        return f"jobs/{job_id}/chunks/{chunk}{suffix}.started"
+        return f"jobs/{job_id}/chunks/{chunk}{suffix}.claim"
+
+    @staticmethod
+    def segment(job_id: str, segment: int, attempt: int = 0) -> str:
+        """An accounting segment of the job's state (`accounting`), per attempt."""
+        suffix = f".a{attempt}" if attempt else ""
+        return f"jobs/{job_id}/state/seg-{segment:06d}{suffix}.json"
 
     @staticmethod
     def errors(job_id: str) -> str:
@@ -201,11 +204,22 @@ class JobStore:
         self._seen(state)
         return state, str(response["ETag"])
 
-    def update_state(self, job_id: str, mutate: Mutator) -> tuple[dict[str, Any], bool]:
+    def update_state(
+        self, job_id: str, mutate: Mutator, *, known: tuple[dict[str, Any], str] | None = None
+    ) -> tuple[dict[str, Any], bool]:
         """Read-modify-write with If-Match; `mutate` edits a copy and returns whether it changed.
 
-        Returns the state as stored afterwards and whether this call wrote it.
+        Returns the state as stored afterwards and whether this call wrote it. `known` (a state
+        and its ETag the caller just read or wrote) saves the first read; a stale one costs a
+        412 and a fresh read.
         """
+        state, wrote, _ = self.swap_state(job_id, mutate, known=known)
+        return state, wrote
+
+    def swap_state(
+        self, job_id: str, mutate: Mutator, *, known: tuple[dict[str, Any], str] | None = None
+    ) -> tuple[dict[str, Any], bool, str | None]:
+        """`update_state`, with the ETag of the state it returns (None when unknown)."""
 
         def stamped(candidate: dict[str, Any]) -> bool:
             if not mutate(candidate):
@@ -213,7 +227,7 @@ class JobStore:
             candidate["updated_at"] = model.isoformat(self._clock())
             return True
 
-        found = self.update_json(Keys.state(job_id), stamped)
+        found = self._swap(Keys.state(job_id), stamped, None, known)
         if found is None:
             raise StateNotFound(job_id)
         self._seen(found[0])
@@ -224,29 +238,48 @@ class JobStore:
     ) -> tuple[dict[str, Any], bool] | None:
         """Compare-and-swap of a JSON object: If-Match on its ETag, or If-None-Match: * when it is
         absent and `create` gives its first content. None when it is absent and not created."""
+        found = self._swap(key, mutate, create, None)
+        return None if found is None else (found[0], found[1])
+
+    def _swap(
+        self,
+        key: str,
+        mutate: Mutator,
+        create: dict[str, Any] | None,
+        known: tuple[dict[str, Any], str] | None,
+    ) -> tuple[dict[str, Any], bool, str | None] | None:
         for attempt in range(self.max_attempts):
-            try:
-                response = self.s3.get_object(Bucket=self.bucket, Key=key)
-                current, condition = json.loads(response["Body"].read()), {"IfMatch": str(response["ETag"])}
-            except ClientError as exc:
-                if not is_missing(exc) or create is None:
-                    if is_missing(exc):
-                        return None
-                    raise
-                current, condition = copy.deepcopy(create), {"IfNoneMatch": "*"}
+            etag: str | None
+            if known is not None and attempt == 0:
+                current, etag = copy.deepcopy(known[0]), known[1]
+                condition = {"IfMatch": etag}
+            else:
+                try:
+                    response = self.s3.get_object(Bucket=self.bucket, Key=key)
+                    etag = str(response["ETag"])
+                    current, condition = json.loads(response["Body"].read()), {"IfMatch": etag}
+                except ClientError as exc:
+                    if not is_missing(exc) or create is None:
+                        if is_missing(exc):
+                            return None
+                        raise
+                    current, condition, etag = copy.deepcopy(create), {"IfNoneMatch": "*"}, None
             candidate = copy.deepcopy(current)
             if not mutate(candidate):
-                return current, False
+                if known is not None and attempt == 0:
+                    continue  # decided on what the caller knew: decide again on what is stored
+                return current, False, etag
             try:
-                self.s3.put_object(
+                answer = self.s3.put_object(
                     Bucket=self.bucket, Key=key, Body=dumps(candidate), ContentType=JSON, **condition
                 )
             except ClientError as exc:
                 if is_precondition_failed(exc) or is_conditional_conflict(exc):
-                    self._backoff(attempt)
+                    if not (known is not None and attempt == 0):
+                        self._backoff(attempt)
                     continue
                 raise
-            return candidate, True
+            return candidate, True, answer.get("ETag")
         raise ConcurrencyExhausted(key)
 
     def _backoff(self, attempt: int) -> None:

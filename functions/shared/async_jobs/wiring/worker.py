@@ -113,7 +113,6 @@ def worker_runtime() -> WorkerRuntime:
     transform = load_processor(config.record_processor) if config.record_processor else None
     settings = EngineSettings(
         chunk_size=config.chunk_size,
-        progress_every=config.progress_every,
         tolerated_failure_percent=config.tolerated_failure_percent,
         max_receive_count=config.max_receive_count,
     )
