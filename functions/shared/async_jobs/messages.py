@@ -20,6 +20,7 @@ from async_jobs.uploads import Upload, uploads_in
 if TYPE_CHECKING:
     from async_jobs.engine import Engine
 
+
 class DispatchNotRecorded(Exception):
     """The split sent every chunk message but could not record it; the chunks end the job."""
 
@@ -210,4 +211,3 @@ def parse(body: dict[str, Any], message_id: str | None = None) -> Message:
                 return Chunk(found.ref, message_id)
             return found
     raise BadMessage("unknown message")
-
