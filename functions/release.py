@@ -17,7 +17,14 @@ import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULE_FILES = ("*.tf", "README.md", "LICENSE", "functions/platform.json")
+MODULE_FILES = (
+    "*.tf",
+    "README.md",
+    "LICENSE",
+    "functions/platform.json",
+    # Terraform reads the contract for its routes and settings
+    "functions/shared/async_jobs/contract.json",
+)
 MODULE_DIRS = ("modules", "examples")
 PACKAGES = ("dist/submit.zip", "dist/worker.zip", "dist/status.zip", "dist/manifest.json")
 

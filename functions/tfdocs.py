@@ -19,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"
 OPENERS, CLOSERS = "{([", "})]"
+# Settings whose variables default to null take their default from here (main.tf).
+CONTRACT = Path("functions/shared/async_jobs/contract.json")
 
 
 def blocks(text: str, kind: str) -> Iterator[tuple[str, str]]:
@@ -71,12 +73,17 @@ def tables(root: Path) -> str:
         "| Name | Description | Type | Default | Required |",
         "|------|-------------|------|---------|:--------:|",
     ]
+    contract = root / CONTRACT
+    settings = json.loads(contract.read_text())["settings"] if contract.is_file() else {}
     for name, body in blocks((root / "variables.tf").read_text(), "variable"):
         attrs = attributes(body)
         description = text_of(attrs.get("description", '""'))
         kind = code_cell(attrs.get("type", "any"))
         default = attrs.get("default")
         shown, required = ("n/a", "yes") if default is None else (code_cell(default), "no")
+        if default == "null" and name in settings:
+            # a setting's default lives in the contract; null takes it
+            shown = f"`null` (contract: `{json.dumps(settings[name]['default'])}`)"
         rows.append(
             f'| <a name="input_{name}"></a> [{name}](#input_{name}) '
             f"| {description} | {kind} | {shown} | {required} |"

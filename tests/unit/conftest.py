@@ -51,10 +51,10 @@ BASE_ENV = {
     "AUTHORIZATION": "AWS_IAM",
     "RETRY_AFTER_SECONDS": "2",
     "MAX_RECORDS_PER_JOB": "20000",
-    "MAX_BODY_BYTES": "4000000",
+    "MAX_BODY_BYTES": "3000000",
     "UPLOAD_URL_TTL_SECONDS": "900",
     "CHUNK_SIZE": "4",
-    "PROGRESS_EVERY": "0",
+    "PROGRESS_EVERY": "100000",  # the largest chunk: no progress write inside a chunk
     "TOLERATED_FAILURE_PERCENT": "10",
     "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
     "SINK": "s3",

@@ -157,7 +157,11 @@ class Run:
             self.queue,  # type: ignore[arg-type]
             S3Sink(store),
             EngineSettings(
-                chunk_size=self.chunk_size, progress_every=2, tolerated_failure_percent=50.0, dispatch_slice=3
+                chunk_size=self.chunk_size,
+                progress_every=2,
+                tolerated_failure_percent=50.0,
+                max_receive_count=5,
+                dispatch_slice=3,
             ),
             check=lambda record: None if record["ok"] else "not ok",
         )
