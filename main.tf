@@ -20,6 +20,8 @@ locals {
     progress_every            = coalesce(var.progress_every, local.contract.settings.progress_every.default)
     tolerated_failure_percent = coalesce(var.tolerated_failure_percent, local.contract.settings.tolerated_failure_percent.default)
     max_receive_count         = coalesce(var.max_receive_count, local.contract.settings.max_receive_count.default)
+    callback_max_attempts     = coalesce(var.callbacks.max_attempts, local.contract.settings.callback_max_attempts.default)
+    callback_timeout_seconds  = coalesce(var.callbacks.timeout_seconds, local.contract.settings.callback_timeout_seconds.default)
   }
 
   account_id = data.aws_caller_identity.current.account_id

@@ -79,7 +79,8 @@ def _reader(setting: Setting) -> tuple[str, Any]:
 def _parsed(parser: Any, setting: Setting, value: str | None) -> Any:
     environ = dict(REQUIRED) if value is None else {**REQUIRED, setting.variable: value}
     config = parser.from_env(environ)
-    return getattr(config, setting.name)
+    # the notification settings are grouped under config.notify
+    return getattr(config.notify if setting.name.startswith("callback_") else config, setting.name)
 
 
 @pytest.mark.parametrize("name", sorted(contract().settings))

@@ -183,8 +183,12 @@ class NotifyConfig:
     events_bus_name: str | None = None
     events_source: str = "async-jobs"
     callback_secret_arn: str | None = None
-    callback_max_attempts: int = 8
-    callback_timeout_seconds: float = 5.0
+    callback_max_attempts: int = field(
+        default_factory=lambda: int(contract().settings["callback_max_attempts"].default)
+    )
+    callback_timeout_seconds: float = field(
+        default_factory=lambda: float(contract().settings["callback_timeout_seconds"].default)
+    )
     callback_allow_private_addresses: bool = False
     callback_ca_bundle: str | None = None
     # lifetime of the presigned links.errors an event's or a callback's job resource carries
@@ -209,8 +213,8 @@ class NotifyConfig:
             events_bus_name=env.optional("EVENTS_BUS_NAME"),
             events_source=env.optional("EVENTS_SOURCE", "async-jobs") or "async-jobs",
             callback_secret_arn=secret,
-            callback_max_attempts=env.integer("CALLBACK_MAX_ATTEMPTS", 8, 1, 50),
-            callback_timeout_seconds=env.number("CALLBACK_TIMEOUT_SECONDS", 5.0, 0.1, 30.0),
+            callback_max_attempts=env.setting("callback_max_attempts"),
+            callback_timeout_seconds=env.setting("callback_timeout_seconds"),
             callback_allow_private_addresses=env.boolean("CALLBACK_ALLOW_PRIVATE_ADDRESSES", False),
             callback_ca_bundle=env.optional("CALLBACK_CA_BUNDLE"),
             errors_url_ttl_seconds=env.setting("errors_url_ttl_seconds"),

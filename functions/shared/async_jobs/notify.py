@@ -31,7 +31,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -206,7 +206,9 @@ class Claims:
 
 @dataclass(frozen=True)
 class CallbackSettings:
-    max_attempts: int = 8
+    max_attempts: int = field(
+        default_factory=lambda: int(contract().settings["callback_max_attempts"].default)
+    )
 
 
 class Notifier:
