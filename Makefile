@@ -36,12 +36,13 @@ help: ## Show the targets
 ##### Set-up
 
 # The project itself goes in editable: async_jobs, async_jobs_local and async_jobs_tools import
-# from their source folders (pyproject.toml), with no PYTHONPATH.
-$(VENV)/.stamp: requirements-dev.txt pyproject.toml
+# from their source folders (pyproject.toml), with no PYTHONPATH; so does the client, a
+# distribution of its own (client/pyproject.toml).
+$(VENV)/.stamp: requirements-dev.txt pyproject.toml client/pyproject.toml
 	@$(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
 	@$(PY) -m pip install --quiet -r requirements-dev.txt
-	@$(PY) -m pip install --quiet --no-deps -e .
+	@$(PY) -m pip install --quiet --no-deps -e . -e ./client
 	@touch $@
 
 $(CHECKOV_VENV)/.stamp: requirements-checkov.txt
@@ -97,7 +98,7 @@ RELEASE := dist/async-jobs-$(VERSION).tar.gz
 .PHONY: dist
 dist: build ## Write dist/async-jobs-<version>.tar.gz (module source + built zips) and the client's wheel
 	@$(PY) functions/release.py --output $(RELEASE)
-	@$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist .
+	@$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist ./client
 
 # The version lives in VERSION; naming it here too makes the release a deliberate act.
 .PHONY: release

@@ -10,15 +10,9 @@ locals {
   # status function serves the GET routes and only reads.
   # S3 cannot notify a FIFO queue, so a FIFO deployment has no upload route: an upload
   # it accepted would never start.
-  all_routes = {
-    "POST /jobs"                = { function = "submit", method = "POST", path = "/jobs", resource = "jobs" }
-    "POST /jobs/uploads"        = { function = "submit", method = "POST", path = "/jobs/uploads", resource = "uploads" }
-    "GET /jobs"                 = { function = "status", method = "GET", path = "/jobs", resource = "jobs" }
-    "GET /jobs/{job_id}"        = { function = "status", method = "GET", path = "/jobs/{job_id}", resource = "job" }
-    "DELETE /jobs/{job_id}"     = { function = "submit", method = "DELETE", path = "/jobs/{job_id}", resource = "job" }
-    "POST /jobs/{job_id}/retry" = { function = "submit", method = "POST", path = "/jobs/{job_id}/retry", resource = "retry" }
-  }
-  routes = { for key, route in local.all_routes : key => route if !(var.queue_fifo && route.resource == "uploads") }
+  # The routes are the contract's (functions/shared/async_jobs/contract.json), keyed "METHOD path".
+  all_routes = { for route in local.contract.routes : "${route.method} ${route.path}" => route }
+  routes     = { for key, route in local.all_routes : key => route if !(var.queue_fifo && route.resource == "uploads") }
 
   route_functions = {
     submit = { name = module.submit.function_name, invoke_arn = module.submit.function_invoke_arn }

@@ -7,6 +7,23 @@ locals {
   runtime      = coalesce(var.runtime, local.platform.runtime)
   architecture = coalesce(var.architecture, local.platform.architecture)
 
+  # The contract shared with the functions and the client (routes, settings, environments):
+  # a setting left null takes the contract's default; variables.tf validates against its bounds.
+  contract = jsondecode(file("${path.module}/functions/shared/async_jobs/contract.json"))
+  settings = {
+    max_records_per_job       = coalesce(var.max_records_per_job, local.contract.settings.max_records_per_job.default)
+    max_body_bytes            = coalesce(var.max_body_bytes, local.contract.settings.max_body_bytes.default)
+    upload_url_ttl_seconds    = coalesce(var.upload_url_ttl_seconds, local.contract.settings.upload_url_ttl_seconds.default)
+    max_upload_bytes          = coalesce(var.max_upload_bytes, local.contract.settings.max_upload_bytes.default)
+    errors_url_ttl_seconds    = coalesce(var.errors_url_ttl_seconds, local.contract.settings.errors_url_ttl_seconds.default)
+    retry_after_seconds       = coalesce(var.retry_after_seconds, local.contract.settings.retry_after_seconds.default)
+    chunk_size                = coalesce(var.chunk_size, local.contract.settings.chunk_size.default)
+    tolerated_failure_percent = coalesce(var.tolerated_failure_percent, local.contract.settings.tolerated_failure_percent.default)
+    max_receive_count         = coalesce(var.max_receive_count, local.contract.settings.max_receive_count.default)
+    callback_max_attempts     = coalesce(var.callbacks.max_attempts, local.contract.settings.callback_max_attempts.default)
+    callback_timeout_seconds  = coalesce(var.callbacks.timeout_seconds, local.contract.settings.callback_timeout_seconds.default)
+  }
+
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.name
@@ -46,8 +63,9 @@ locals {
   # before Lambda stops the worker (worker.timeout), or the statement outlives the chunk.
   redshift_timeout_seconds = try(coalesce(local.redshift.statement_timeout_seconds, max(1, var.worker.timeout - 30)), null)
 
-  # Each function gets exactly the variables its parser declares (functions/shared/async_jobs/
-  # config.py; tests/plan/test_plan_environment.py holds the two together).
+  # Each function gets exactly the variables its parser declares (the contract's environment
+  # groups, read by functions/shared/async_jobs/config.py; tests/plan/test_plan_environment.py
+  # holds the two together).
   common_environment = {
     STATE_BUCKET                       = local.state_bucket_name
     POWERTOOLS_SERVICE_NAME            = var.name
@@ -65,18 +83,18 @@ locals {
   api_environment = {
     API_TYPE            = var.api_type
     AUTHORIZATION       = var.authorization
-    RETRY_AFTER_SECONDS = tostring(var.retry_after_seconds)
+    RETRY_AFTER_SECONDS = tostring(local.settings.retry_after_seconds)
   }
 
   submit_environment = merge(var.submit.environment, local.common_environment, local.queue_environment, local.api_environment, local.notify_api_environment, {
-    MAX_RECORDS_PER_JOB    = tostring(var.max_records_per_job)
-    MAX_BODY_BYTES         = tostring(var.max_body_bytes)
-    UPLOAD_URL_TTL_SECONDS = tostring(var.upload_url_ttl_seconds)
-    MAX_UPLOAD_BYTES       = tostring(var.max_upload_bytes)
+    MAX_RECORDS_PER_JOB    = tostring(local.settings.max_records_per_job)
+    MAX_BODY_BYTES         = tostring(local.settings.max_body_bytes)
+    UPLOAD_URL_TTL_SECONDS = tostring(local.settings.upload_url_ttl_seconds)
+    MAX_UPLOAD_BYTES       = tostring(local.settings.max_upload_bytes)
   })
 
   status_environment = merge(var.status.environment, local.common_environment, local.api_environment, {
-    ERRORS_URL_TTL_SECONDS = tostring(var.errors_url_ttl_seconds)
+    ERRORS_URL_TTL_SECONDS = tostring(local.settings.errors_url_ttl_seconds)
   })
 
   # IAM names are account-global; the same deployment name in two regions must not collide.
@@ -96,10 +114,12 @@ locals {
     local.queue_environment,
     local.notify_worker_environment,
     {
-      CHUNK_SIZE                = tostring(var.chunk_size)
-      TOLERATED_FAILURE_PERCENT = tostring(var.tolerated_failure_percent)
-      MAX_RECEIVE_COUNT         = tostring(var.max_receive_count)
-      SINK                      = var.sink.type
+      CHUNK_SIZE                = tostring(local.settings.chunk_size)
+      TOLERATED_FAILURE_PERCENT = tostring(local.settings.tolerated_failure_percent)
+      MAX_RECEIVE_COUNT         = tostring(local.settings.max_receive_count)
+      # the errors link of the job resource in completion events and callbacks
+      ERRORS_URL_TTL_SECONDS = tostring(local.settings.errors_url_ttl_seconds)
+      SINK                   = var.sink.type
     },
     var.record_schema == null ? {} : { RECORD_SCHEMA_KEY = local.record_schema_key },
     var.record_processor == null ? {} : { RECORD_PROCESSOR = var.record_processor },
@@ -353,7 +373,7 @@ resource "aws_sqs_queue" "this" {
 
   redrive_policy = jsonencode({
     deadLetterTargetArn = local.dlq_arn
-    maxReceiveCount     = var.max_receive_count
+    maxReceiveCount     = local.settings.max_receive_count
   })
 
   tags = var.tags

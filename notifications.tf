@@ -26,8 +26,8 @@ locals {
       EVENTS_BUS_NAME                  = var.events.bus_name
       EVENTS_SOURCE                    = var.events.source
       CALLBACK_SECRET_ARN              = local.callback_secret_arn
-      CALLBACK_MAX_ATTEMPTS            = local.callbacks_enabled ? tostring(var.callbacks.max_attempts) : null
-      CALLBACK_TIMEOUT_SECONDS         = local.callbacks_enabled ? tostring(var.callbacks.timeout_seconds) : null
+      CALLBACK_MAX_ATTEMPTS            = local.callbacks_enabled ? tostring(local.settings.callback_max_attempts) : null
+      CALLBACK_TIMEOUT_SECONDS         = local.callbacks_enabled ? tostring(local.settings.callback_timeout_seconds) : null
       CALLBACK_ALLOW_PRIVATE_ADDRESSES = local.callbacks_enabled ? tostring(var.callbacks.allow_private_addresses) : null
       CALLBACK_CA_BUNDLE               = local.callbacks_enabled ? var.callbacks.ca_bundle_pem : null
     } : k => v if v != null },

@@ -241,90 +241,98 @@ variable "vpc_config" {
 ################################################################################
 
 variable "max_records_per_job" {
-  description = "Largest number of records a job may have (413 above it)."
+  description = "Largest number of records a job may have (413 above it). null: the default in functions/shared/async_jobs/contract.json, which also holds the bounds."
   type        = number
-  default     = 100000
+  default     = null
 
+  # The contract's bounds; try() makes null (the default) pass: || does not short-circuit.
   validation {
-    condition     = var.max_records_per_job >= 1 && floor(var.max_records_per_job) == var.max_records_per_job
-    error_message = "max_records_per_job must be a positive integer."
+    condition     = var.max_records_per_job == null || try(var.max_records_per_job >= local.contract.settings.max_records_per_job.minimum && var.max_records_per_job <= coalesce(local.contract.settings.max_records_per_job.maximum, var.max_records_per_job) && floor(var.max_records_per_job) == var.max_records_per_job, false)
+    error_message = "max_records_per_job must be at least ${local.contract.settings.max_records_per_job.minimum} (a whole number), got ${coalesce(var.max_records_per_job, "null")} (or null for the default)."
   }
 }
 
 variable "max_body_bytes" {
-  description = "Largest request body POST /jobs accepts in bytes (413 above it); larger inputs use POST /jobs/uploads. At most 3112960: the body reaches Lambda inside a JSON event, where escaping can double it (REST and HTTP API application/json: every `\"` and `\\` becomes two bytes; HTTP API base64-encodes application/x-ndjson, x4/3), plus up to 64 KiB of headers and request context, and the whole event must fit Lambda's 6291456-byte invocation payload, or the client gets a 5xx instead of a 413."
+  description = "Largest request body POST /jobs accepts in bytes (413 above it); larger inputs use POST /jobs/uploads. At most 3112960: the body reaches Lambda inside a JSON event, where escaping can double it (REST and HTTP API application/json: every `\"` and `\\` becomes two bytes; HTTP API base64-encodes application/x-ndjson, x4/3), plus up to 64 KiB of headers and request context, and the whole event must fit Lambda's 6291456-byte invocation payload, or the client gets a 5xx instead of a 413. null: the default in functions/shared/async_jobs/contract.json, which also holds the bounds."
   type        = number
-  default     = 3000000
+  default     = null
 
+  # The contract's bounds; try() makes null (the default) pass: || does not short-circuit.
   validation {
-    condition     = var.max_body_bytes >= 1024 && var.max_body_bytes <= 3112960
-    error_message = "max_body_bytes must be between 1024 and 3112960: API Gateway's JSON escaping can double the body inside the Lambda event, and (6291456 - 65536 bytes of headers and context) / 2 = 3112960 is what still fits Lambda's invocation payload. Send larger inputs through POST /jobs/uploads."
+    condition     = var.max_body_bytes == null || try(var.max_body_bytes >= local.contract.settings.max_body_bytes.minimum && var.max_body_bytes <= coalesce(local.contract.settings.max_body_bytes.maximum, var.max_body_bytes) && floor(var.max_body_bytes) == var.max_body_bytes, false)
+    error_message = "max_body_bytes must be between ${local.contract.settings.max_body_bytes.minimum} and ${local.contract.settings.max_body_bytes.maximum} (a whole number), got ${coalesce(var.max_body_bytes, "null")}: API Gateway's JSON escaping can double the body inside the Lambda event, and (6291456 - 65536 bytes of headers and context) / 2 = 3112960 is what still fits Lambda's invocation payload. Send larger inputs through POST /jobs/uploads."
   }
 }
 
 variable "upload_url_ttl_seconds" {
-  description = "Lifetime of the presigned upload URL of POST /jobs/uploads (60..3600): a PUT must begin by then (`upload.expires_at`) and land within 60 s after it (`upload.complete_by`), or the job ends `expired`. A presigned URL dies with the temporary credentials that signed it (the function role's session, 12 hours at most and possibly near its end), so longer TTLs would be promises S3 does not keep."
+  description = "Lifetime of the presigned upload URL of POST /jobs/uploads: a PUT must begin by then (`upload.expires_at`) and land within 60 s after it (`upload.complete_by`), or the job ends `expired`. A presigned URL dies with the temporary credentials that signed it (the function role's session, 12 hours at most and possibly near its end), so longer TTLs would be promises S3 does not keep. null: the default in functions/shared/async_jobs/contract.json, which also holds the bounds."
   type        = number
-  default     = 900
+  default     = null
 
+  # The contract's bounds; try() makes null (the default) pass: || does not short-circuit.
   validation {
-    condition     = var.upload_url_ttl_seconds >= 60 && var.upload_url_ttl_seconds <= 3600
-    error_message = "upload_url_ttl_seconds must be between 60 and 3600: a presigned URL dies with the function role's temporary session credentials that signed it (12 hours at most, possibly near their end), so a longer TTL would not be honoured. Lower it; a client that needs longer asks for a new upload."
+    condition     = var.upload_url_ttl_seconds == null || try(var.upload_url_ttl_seconds >= local.contract.settings.upload_url_ttl_seconds.minimum && var.upload_url_ttl_seconds <= coalesce(local.contract.settings.upload_url_ttl_seconds.maximum, var.upload_url_ttl_seconds) && floor(var.upload_url_ttl_seconds) == var.upload_url_ttl_seconds, false)
+    error_message = "upload_url_ttl_seconds must be between ${local.contract.settings.upload_url_ttl_seconds.minimum} and ${local.contract.settings.upload_url_ttl_seconds.maximum} (a whole number), got ${coalesce(var.upload_url_ttl_seconds, "null")}: a presigned URL dies with the function role's temporary session credentials that signed it (12 hours at most, possibly near their end), so a longer TTL would not be honoured. Lower it; a client that needs longer asks for a new upload."
   }
 }
 
 variable "max_upload_bytes" {
-  description = "Largest object POST /jobs/uploads takes, in bytes (stated as `upload.max_bytes` in the slot). A larger upload fails its job with the reason when it lands, before any record is read. At most 5368709120, S3's limit for one PUT."
+  description = "Largest object POST /jobs/uploads takes, in bytes (stated as `upload.max_bytes` in the slot). A larger upload fails its job with the reason when it lands, before any record is read. At most 5368709120, S3's limit for one PUT. null: the default in functions/shared/async_jobs/contract.json, which also holds the bounds."
   type        = number
-  default     = 1073741824
+  default     = null
 
+  # The contract's bounds; try() makes null (the default) pass: || does not short-circuit.
   validation {
-    condition     = var.max_upload_bytes >= 1024 && var.max_upload_bytes <= 5368709120 && floor(var.max_upload_bytes) == var.max_upload_bytes
-    error_message = "max_upload_bytes must be a whole number from 1024 to 5368709120 (5 GiB, the largest object one presigned PUT can create). Lower it, or split the input into several jobs."
+    condition     = var.max_upload_bytes == null || try(var.max_upload_bytes >= local.contract.settings.max_upload_bytes.minimum && var.max_upload_bytes <= coalesce(local.contract.settings.max_upload_bytes.maximum, var.max_upload_bytes) && floor(var.max_upload_bytes) == var.max_upload_bytes, false)
+    error_message = "max_upload_bytes must be a whole number from ${local.contract.settings.max_upload_bytes.minimum} to ${local.contract.settings.max_upload_bytes.maximum} (5 GiB, the largest object one presigned PUT can create), got ${coalesce(var.max_upload_bytes, "null")}. Lower it, or split the input into several jobs."
   }
 }
 
 variable "errors_url_ttl_seconds" {
-  description = "Lifetime of the presigned `links.errors` URL of GET /jobs/{job_id} (60..3600); it is signed anew on each GET. Capped like upload_url_ttl_seconds: the URL dies with the status role's session credentials."
+  description = "Lifetime of the presigned `links.errors` URL of GET /jobs/{job_id}; it is signed anew on each GET. Capped like upload_url_ttl_seconds: the URL dies with the status role's session credentials. null: the default in functions/shared/async_jobs/contract.json, which also holds the bounds."
   type        = number
-  default     = 3600
+  default     = null
 
+  # The contract's bounds; try() makes null (the default) pass: || does not short-circuit.
   validation {
-    condition     = var.errors_url_ttl_seconds >= 60 && var.errors_url_ttl_seconds <= 3600
-    error_message = "errors_url_ttl_seconds must be between 60 and 3600: a presigned URL dies with the function role's temporary session credentials that signed it, so a longer TTL would not be honoured. Clients GET the job again for a fresh link."
+    condition     = var.errors_url_ttl_seconds == null || try(var.errors_url_ttl_seconds >= local.contract.settings.errors_url_ttl_seconds.minimum && var.errors_url_ttl_seconds <= coalesce(local.contract.settings.errors_url_ttl_seconds.maximum, var.errors_url_ttl_seconds) && floor(var.errors_url_ttl_seconds) == var.errors_url_ttl_seconds, false)
+    error_message = "errors_url_ttl_seconds must be between ${local.contract.settings.errors_url_ttl_seconds.minimum} and ${local.contract.settings.errors_url_ttl_seconds.maximum} (a whole number), got ${coalesce(var.errors_url_ttl_seconds, "null")}: a presigned URL dies with the function role's temporary session credentials that signed it, so a longer TTL would not be honoured. Clients GET the job again for a fresh link."
   }
 }
 
 variable "retry_after_seconds" {
-  description = "Retry-After header value (seconds) for jobs that are not finished."
+  description = "Retry-After header value (seconds) for jobs that are not finished. null: the default in functions/shared/async_jobs/contract.json, which also holds the bounds."
   type        = number
-  default     = 5
+  default     = null
 
+  # The contract's bounds; try() makes null (the default) pass: || does not short-circuit.
   validation {
-    condition     = var.retry_after_seconds >= 1 && var.retry_after_seconds <= 3600
-    error_message = "retry_after_seconds must be between 1 and 3600."
+    condition     = var.retry_after_seconds == null || try(var.retry_after_seconds >= local.contract.settings.retry_after_seconds.minimum && var.retry_after_seconds <= coalesce(local.contract.settings.retry_after_seconds.maximum, var.retry_after_seconds) && floor(var.retry_after_seconds) == var.retry_after_seconds, false)
+    error_message = "retry_after_seconds must be between ${local.contract.settings.retry_after_seconds.minimum} and ${local.contract.settings.retry_after_seconds.maximum} (a whole number), got ${coalesce(var.retry_after_seconds, "null")} (or null for the default)."
   }
 }
 
 variable "chunk_size" {
-  description = "Records per chunk: the unit of parallel work, of accounting and of retry. Each chunk costs a handful of S3 requests (claim, ranged read, sink, marker), so larger chunks cost less per record."
+  description = "Records per chunk: the unit of parallel work, of accounting and of retry. Each chunk costs a handful of S3 requests (claim, ranged read, sink, marker), so larger chunks cost less per record. null: the default in functions/shared/async_jobs/contract.json, which also holds the bounds."
   type        = number
-  default     = 1000
+  default     = null
 
+  # The contract's bounds; try() makes null (the default) pass: || does not short-circuit.
   validation {
-    condition     = var.chunk_size >= 1 && var.chunk_size <= 100000 && floor(var.chunk_size) == var.chunk_size
-    error_message = "chunk_size must be an integer between 1 and 100000."
+    condition     = var.chunk_size == null || try(var.chunk_size >= local.contract.settings.chunk_size.minimum && var.chunk_size <= coalesce(local.contract.settings.chunk_size.maximum, var.chunk_size) && floor(var.chunk_size) == var.chunk_size, false)
+    error_message = "chunk_size must be between ${local.contract.settings.chunk_size.minimum} and ${local.contract.settings.chunk_size.maximum} (a whole number), got ${coalesce(var.chunk_size, "null")} (or null for the default)."
   }
 }
 
 variable "tolerated_failure_percent" {
-  description = "Percentage of failed records (0..100) under which a job ends `completed_with_errors` instead of `failed`."
+  description = "Percentage of failed records under which a job ends `completed_with_errors` instead of `failed`. null: the default in functions/shared/async_jobs/contract.json, which also holds the bounds."
   type        = number
-  default     = 0
+  default     = null
 
+  # The contract's bounds; try() makes null (the default) pass: || does not short-circuit.
   validation {
-    condition     = var.tolerated_failure_percent >= 0 && var.tolerated_failure_percent <= 100
-    error_message = "tolerated_failure_percent must be between 0 and 100."
+    condition     = var.tolerated_failure_percent == null || try(var.tolerated_failure_percent >= local.contract.settings.tolerated_failure_percent.minimum && var.tolerated_failure_percent <= coalesce(local.contract.settings.tolerated_failure_percent.maximum, var.tolerated_failure_percent), false)
+    error_message = "tolerated_failure_percent must be between ${local.contract.settings.tolerated_failure_percent.minimum} and ${local.contract.settings.tolerated_failure_percent.maximum}, got ${coalesce(var.tolerated_failure_percent, "null")} (or null for the default)."
   }
 }
 
@@ -537,13 +545,14 @@ variable "queue_message_retention_seconds" {
 }
 
 variable "max_receive_count" {
-  description = "Receives before a message moves to the DLQ (redrive maxReceiveCount); a chunk on its last receive records its records as failed."
+  description = "Receives before a message moves to the DLQ (redrive maxReceiveCount); a chunk on its last receive records its records as failed. null: the default in functions/shared/async_jobs/contract.json, which also holds the bounds."
   type        = number
-  default     = 5
+  default     = null
 
+  # The contract's bounds; try() makes null (the default) pass: || does not short-circuit.
   validation {
-    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000 && floor(var.max_receive_count) == var.max_receive_count
-    error_message = "max_receive_count must be an integer between 1 and 1000."
+    condition     = var.max_receive_count == null || try(var.max_receive_count >= local.contract.settings.max_receive_count.minimum && var.max_receive_count <= coalesce(local.contract.settings.max_receive_count.maximum, var.max_receive_count) && floor(var.max_receive_count) == var.max_receive_count, false)
+    error_message = "max_receive_count must be between ${local.contract.settings.max_receive_count.minimum} and ${local.contract.settings.max_receive_count.maximum} (a whole number), got ${coalesce(var.max_receive_count, "null")} (or null for the default)."
   }
 }
 
@@ -827,8 +836,8 @@ variable "callbacks" {
   description = "Per-job callbacks (the Callback-Url header of POST /jobs and POST /jobs/uploads): the job resource is POSTed, HMAC-signed over the timestamp, the event id and the body, to an https URL whose host and port are in `allowed_hosts` (an exact host or `*.example.com`, for port 443 unless the entry names another: `hooks.example.com:8443`); empty refuses every callback (400). Retried with exponential backoff on network errors, 408, 429 and 5xx up to `max_attempts`; each attempt ends after `timeout_seconds` from connection to last byte, however slowly the receiver answers; no redirect is followed. The signing secret is a Secrets Manager secret the module creates (its value generated by an ephemeral resource, never in Terraform state) unless `secret_arn` names one. `allow_private_addresses` lets callbacks reach private, loopback and link-local addresses (off: SSRF guard, which also refuses every IPv6 form carrying an IPv4 address: mapped, compatible, NAT64, 6to4, Teredo). `ca_bundle_pem` adds CA certificates the worker trusts for callbacks besides the system's: for a test receiver with its own CA only."
   type = object({
     allowed_hosts           = optional(list(string), [])
-    max_attempts            = optional(number, 8)
-    timeout_seconds         = optional(number, 5)
+    max_attempts            = optional(number) # null: the contract's default (contract.json)
+    timeout_seconds         = optional(number) # null: the contract's default (contract.json)
     secret_arn              = optional(string)
     allow_private_addresses = optional(bool, false)
     ca_bundle_pem           = optional(string)
@@ -843,13 +852,13 @@ variable "callbacks" {
   }
 
   validation {
-    condition     = var.callbacks.max_attempts >= 1 && var.callbacks.max_attempts <= 50 && floor(var.callbacks.max_attempts) == var.callbacks.max_attempts
-    error_message = "callbacks.max_attempts must be a whole number from 1 to 50."
+    condition     = var.callbacks.max_attempts == null || try(var.callbacks.max_attempts >= local.contract.settings.callback_max_attempts.minimum && var.callbacks.max_attempts <= local.contract.settings.callback_max_attempts.maximum && floor(var.callbacks.max_attempts) == var.callbacks.max_attempts, false)
+    error_message = "callbacks.max_attempts must be a whole number from ${local.contract.settings.callback_max_attempts.minimum} to ${local.contract.settings.callback_max_attempts.maximum}, got ${coalesce(var.callbacks.max_attempts, "null")} (or null for the default)."
   }
 
   validation {
-    condition     = var.callbacks.timeout_seconds >= 1 && var.callbacks.timeout_seconds <= 30
-    error_message = "callbacks.timeout_seconds must be between 1 and 30."
+    condition     = var.callbacks.timeout_seconds == null || try(var.callbacks.timeout_seconds >= local.contract.settings.callback_timeout_seconds.minimum && var.callbacks.timeout_seconds <= local.contract.settings.callback_timeout_seconds.maximum, false)
+    error_message = "callbacks.timeout_seconds must be between ${local.contract.settings.callback_timeout_seconds.minimum} and ${local.contract.settings.callback_timeout_seconds.maximum}, got ${coalesce(var.callbacks.timeout_seconds, "null")} (or null for the default)."
   }
 
   validation {

@@ -97,7 +97,7 @@ def _full(settings: dict[str, Any], results: dict[str, Any]) -> None:
     results["timings"] = {"stack_start_s": time.monotonic() - started}
     try:
         worker = stack.outputs["worker_function_name"]
-        results["settings"]["chunk_size"] = int(stack.functions[worker].environment.get("CHUNK_SIZE", 500))
+        results["settings"]["chunk_size"] = int(stack.functions[worker].environment["CHUNK_SIZE"])
         phases = [
             ("submit_latency", lambda: latency.measure(stack, settings["latency"])),
             ("throughput", lambda: throughput.measure_clients(stack, settings["throughput"])),

@@ -23,8 +23,18 @@ import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULE_FILES = ("*.tf", "README.md", "LICENSE", "CHANGELOG.md", "VERSION", "openapi.yaml")
-MODULE_DIRS = ("modules", "examples", "docs", "functions/platform.json")
+MODULE_FILES = (
+    "*.tf",
+    "README.md",
+    "LICENSE",
+    "CHANGELOG.md",
+    "VERSION",
+    "openapi.yaml",
+    "functions/platform.json",
+    # Terraform reads the contract for its routes and settings
+    "functions/shared/async_jobs/contract.json",
+)
+MODULE_DIRS = ("modules", "examples", "docs")
 PACKAGES = ("dist/submit.zip", "dist/worker.zip", "dist/status.zip", "dist/manifest.json")
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
 

@@ -21,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"
 OPENERS, CLOSERS = "{([", "})]"
+# Settings whose variables default to null take their default from here (main.tf).
+CONTRACT = Path("functions/shared/async_jobs/contract.json")
 
 
 BANNER = re.compile(r"^#{4,}\n# (.+)\n#{4,}$", re.MULTILINE)
@@ -91,6 +93,8 @@ def tables(root: Path) -> str:
         "| Name | Description | Type | Default | Required |",
         "|------|-------------|------|---------|:--------:|",
     ]
+    contract = root / CONTRACT
+    settings = json.loads(contract.read_text())["settings"] if contract.is_file() else {}
     previous: str | None = None
     for group, name, body in grouped_blocks((root / "variables.tf").read_text(), "variable"):
         rows += group_row(group, previous, 5)
@@ -100,6 +104,9 @@ def tables(root: Path) -> str:
         kind = code_cell(attrs.get("type", "any"))
         default = attrs.get("default")
         shown, required = ("n/a", "yes") if default is None else (code_cell(default), "no")
+        if default == "null" and name in settings:
+            # a setting's default lives in the contract; null takes it
+            shown = f"`null` (contract: `{json.dumps(settings[name]['default'])}`)"
         rows.append(
             f'| <a name="input_{name}"></a> [{name}](#input_{name}) '
             f"| {description} | {kind} | {shown} | {required} |"

@@ -37,8 +37,12 @@ CALLER = f"arn:aws:iam::{ACCOUNT}:user/bench"
 _counter = itertools.count()
 
 
+CONTRACT = ROOT / "functions" / "shared" / "async_jobs" / "contract.json"
+
+
 def module_defaults() -> dict[str, Any]:
-    """The module's defaults of the settings the design depends on, read from variables.tf."""
+    """The module's defaults of the settings the design depends on: variables.tf's, or the
+    contract's where the variable defaults to null."""
     text = (ROOT / "variables.tf").read_text()
 
     def default(name: str) -> Any:
@@ -56,6 +60,11 @@ def module_defaults() -> dict[str, Any]:
         "retry_after_seconds",
     )
     found = {name: default(name) for name in names}
+    # a setting whose variable defaults to null takes the contract's default (main.tf)
+    settings = json.loads(CONTRACT.read_text())["settings"]
+    for name, value in found.items():
+        if value is None and name in settings:
+            found[name] = settings[name]["default"]
     if found["worker_maximum_batching_window_in_seconds"] is None:
         found["worker_maximum_batching_window_in_seconds"] = 1  # main.tf: 1 s on a standard queue
     return found

@@ -28,7 +28,7 @@ def _env(defaults: dict[str, Any], **overrides: Any) -> dict[str, str]:
         "MAX_RECEIVE_COUNT": str(defaults["max_receive_count"]),
         # a limit, not a performance setting: the scaling points' jobs are larger than it
         "MAX_RECORDS_PER_JOB": "10000000",
-        "MAX_BODY_BYTES": "6000000",
+        "MAX_BODY_BYTES": "3112960",  # the contract's largest
         "UPLOAD_URL_TTL_SECONDS": "900",
         "RETRY_AFTER_SECONDS": str(defaults["retry_after_seconds"]),
         "TOLERATED_FAILURE_PERCENT": "0",

@@ -6,16 +6,17 @@ import http.client
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-from .inputs import JSON, NDJSON, InputFile, ndjson_copy
+from .contract import route
+from .inputs import JSON, NDJSON, InputFile, inline_body, ndjson_copy
 
 TERMINAL = frozenset({"succeeded", "completed_with_errors", "failed", "cancelled", "expired"})
 # Blocks of the streamed upload: memory stays flat whatever the file size.
@@ -170,17 +171,44 @@ class JobsApi:
         body = response.json()
         return body if isinstance(body, dict) else {}
 
-    def submit_inline(self, source: InputFile, *, idempotency_key: str | None = None) -> dict[str, Any]:
-        headers = {"Content-Type": source.content_type}
+    def _operation(
+        self,
+        operation: str,
+        status: int,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        **params: str,
+    ) -> dict[str, Any]:
+        """Call the contract's route of ``operation``; anything but ``status`` is an ApiError."""
+        target = route(operation)
+        response = self.call(target.method, target.url_path(**params), body, headers)
+        return self._expect(response, status, what=str(target))
+
+    def submit_inline(
+        self,
+        source: InputFile,
+        *,
+        idempotency_key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        callback_url: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /jobs with the file as the body (with ``metadata``, as a JSON document)."""
+        content_type, body = inline_body(source, metadata)
+        headers = {"Content-Type": content_type}
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
-        body = source.path.read_bytes()
-        return self._expect(self.call("POST", "/jobs", body, headers), 202, what="POST /jobs")
+        if callback_url:
+            headers["Callback-Url"] = callback_url
+        return self._operation("submitJob", 202, body, headers)
 
-    def create_upload(self, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    def create_upload(
+        self, metadata: dict[str, Any] | None = None, callback_url: str | None = None
+    ) -> dict[str, Any]:
         body = json.dumps({"metadata": metadata} if metadata else {}).encode()
-        response = self.call("POST", "/jobs/uploads", body, {"Content-Type": "application/json"})
-        return self._expect(response, 201, what="POST /jobs/uploads")
+        headers = {"Content-Type": "application/json"}
+        if callback_url:
+            headers["Callback-Url"] = callback_url
+        return self._operation("createUpload", 201, body, headers)
 
     def upload(self, slot: dict[str, Any], ndjson_path: str, size: int) -> None:
         """PUT the file to the slot's presigned URL with exactly its headers, streamed."""
@@ -202,16 +230,20 @@ class JobsApi:
         max_inline_bytes: int,
         idempotency_key: str | None = None,
         metadata: dict[str, Any] | None = None,
+        callback_url: str | None = None,
         on_upload: Callable[[dict[str, Any], int], object] | None = None,
     ) -> dict[str, Any]:
         """Inline when the file fits in ``max_inline_bytes``, else through an upload slot (a JSON
-        document is first copied to NDJSON, the only format an upload takes)."""
+        document is first copied to NDJSON, the only format an upload takes). ``metadata`` and
+        ``callback_url`` go with the job either way."""
         if source.size <= max_inline_bytes:
-            return self.submit_inline(source, idempotency_key=idempotency_key)
+            return self.submit_inline(
+                source, idempotency_key=idempotency_key, metadata=metadata, callback_url=callback_url
+            )
         ndjson = ndjson_copy(source) if source.content_type == JSON else source.path
         try:
             size = ndjson.stat().st_size
-            slot = self.create_upload(metadata)
+            slot = self.create_upload(metadata, callback_url)
             if on_upload:
                 on_upload(slot, size)
             self.upload(slot, str(ndjson), size)
@@ -221,22 +253,35 @@ class JobsApi:
         return slot
 
     def get(self, job_id: str, etag: str | None = None) -> Response:
-        return self.call("GET", f"/jobs/{job_id}", headers={"If-None-Match": etag} if etag else None)
+        target = route("getJob")
+        headers = {"If-None-Match": etag} if etag else None
+        return self.call(target.method, target.url_path(job_id=job_id), headers=headers)
 
     def status(self, job_id: str) -> dict[str, Any]:
-        return self._expect(self.get(job_id), 200, what="GET /jobs/{job_id}")
+        return self._expect(self.get(job_id), 200, what=str(route("getJob")))
 
     def cancel(self, job_id: str) -> dict[str, Any]:
-        return self._expect(self.call("DELETE", f"/jobs/{job_id}"), 202, what="DELETE /jobs/{job_id}")
+        return self._operation("cancelJob", 202, job_id=job_id)
 
     def retry(self, job_id: str) -> dict[str, Any]:
-        return self._expect(
-            self.call("POST", f"/jobs/{job_id}/retry", b""), 202, what="POST /jobs/{job_id}/retry"
-        )
+        return self._operation("retryJob", 202, b"", job_id=job_id)
 
     def list(self, **query: str) -> dict[str, Any]:
-        path = "/jobs" + (f"?{urlencode(query)}" if query else "")
-        return self._expect(self.call("GET", path), 200, what="GET /jobs")
+        """One page of GET /jobs; ``query`` takes status, created_after, created_before, limit
+        and cursor."""
+        target = route("listJobs")
+        path = target.url_path() + (f"?{urlencode(query)}" if query else "")
+        return self._expect(self.call(target.method, path), 200, what=str(target))
+
+    def list_all(self, **query: str) -> Iterator[dict[str, Any]]:
+        """Every job the filters select, following each page's ``next`` link to the end."""
+        while True:
+            page = self.list(**query)
+            yield from page.get("items") or []
+            following = page.get("next")
+            if not following:
+                return
+            query = dict(parse_qsl(urlsplit(str(following)).query))
 
     def download_errors(self, job: dict[str, Any], sink: ByteSink) -> bool:
         """Copy the job's errors report (``links.errors``, a presigned GET) to ``sink``; False if
@@ -269,14 +314,14 @@ class JobsApi:
             response = self.get(job_id, etag)
             delay = interval
             if response.status == 200:
-                job = self._expect(response, 200, what="GET /jobs/{job_id}")
+                job = self._expect(response, 200, what=str(route("getJob")))
                 etag = response.headers.get("etag")
                 if on_poll:
                     on_poll(job)
                 if job.get("status") in TERMINAL:
                     return job
             elif response.status != 304:
-                raise ApiError(response, "GET /jobs/{job_id}")
+                raise ApiError(response, str(route("getJob")))
             retry_after = response.headers.get("retry-after", "")
             if _DELAY_SECONDS.fullmatch(retry_after):
                 delay = min(max(float(retry_after), interval), interval * 4)

@@ -7,6 +7,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -62,3 +63,26 @@ def ndjson_copy(source: InputFile, directory: str | None = None) -> Path:
             out.write(json.dumps(record, separators=(",", ":")))
             out.write("\n")
     return Path(name)
+
+
+def inline_body(source: InputFile, metadata: dict[str, Any] | None = None) -> tuple[str, bytes]:
+    """(content type, body) of a POST /jobs carrying the file inline.
+
+    Without metadata, the file as it is. With metadata, a JSON document: an NDJSON file's lines
+    become its ``records`` as they are written (blank lines skipped; the API checks each is an
+    object), a JSON document gets ``metadata`` set (replacing any it had), since NDJSON has no
+    place for metadata.
+    """
+    data = source.path.read_bytes()
+    if metadata is None:
+        return source.content_type, data
+    encoded = json.dumps(metadata, separators=(",", ":")).encode()
+    if source.content_type == NDJSON:
+        lines = (line.strip() for line in data.splitlines())
+        records = b",".join(line for line in lines if line)
+        return JSON, b'{"records":[' + records + b'],"metadata":' + encoded + b"}"
+    document = json.loads(data)
+    if not isinstance(document, dict):
+        raise ValueError(f'{source.path}: expected a JSON object with a list under "records"')
+    document["metadata"] = metadata
+    return JSON, json.dumps(document, separators=(",", ":")).encode()

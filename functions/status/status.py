@@ -21,7 +21,6 @@ def runtime() -> wiring.StatusRuntime:
 
 
 def register(app: ApiGatewayResolver) -> None:
-    @app.get("/jobs")
     @tracer.capture_method
     def list_jobs() -> Response:
         rt, event = runtime(), app.current_event
@@ -33,7 +32,6 @@ def register(app: ApiGatewayResolver) -> None:
         )
         return web.outcome_response(outcome)
 
-    @app.get("/jobs/<job_id>")
     @tracer.capture_method
     def get_job(job_id: str) -> Response:
         if job_id == "uploads":
@@ -52,6 +50,9 @@ def register(app: ApiGatewayResolver) -> None:
         )
         logger.set_correlation_id(job_id)
         return web.outcome_response(outcome)
+
+    # the routes are the contract's (contract.json), bound here by operation id
+    web.register_routes(app, "status", {"listJobs": list_jobs, "getJob": get_job})
 
 
 APPS = web.build_apps(register)

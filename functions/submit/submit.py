@@ -20,7 +20,6 @@ def runtime() -> wiring.SubmitRuntime:
 
 
 def register(app: ApiGatewayResolver) -> None:
-    @app.post("/jobs")
     @tracer.capture_method
     def create_job() -> Response:
         rt, event = runtime(), app.current_event
@@ -41,7 +40,6 @@ def register(app: ApiGatewayResolver) -> None:
         )
         return web.outcome_response(outcome)
 
-    @app.post("/jobs/uploads")
     @tracer.capture_method
     def create_upload() -> Response:
         rt, event = runtime(), app.current_event
@@ -57,7 +55,6 @@ def register(app: ApiGatewayResolver) -> None:
         metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
         return web.outcome_response(outcome)
 
-    @app.delete("/jobs/<job_id>")
     @tracer.capture_method
     def cancel_job(job_id: str) -> Response:
         rt, event = runtime(), app.current_event
@@ -69,7 +66,6 @@ def register(app: ApiGatewayResolver) -> None:
         logger.set_correlation_id(job_id)
         return web.outcome_response(outcome)
 
-    @app.post("/jobs/<job_id>/retry")
     @tracer.capture_method
     def retry_job(job_id: str) -> Response:
         rt, event = runtime(), app.current_event
@@ -82,6 +78,18 @@ def register(app: ApiGatewayResolver) -> None:
         metrics.add_metric(name="JobsRetried", unit=MetricUnit.Count, value=1)
         logger.info("job retried: its failed chunks run again")
         return web.outcome_response(outcome)
+
+    # the routes are the contract's (contract.json), bound here by operation id
+    web.register_routes(
+        app,
+        "submit",
+        {
+            "submitJob": create_job,
+            "createUpload": create_upload,
+            "cancelJob": cancel_job,
+            "retryJob": retry_job,
+        },
+    )
 
 
 APPS = web.build_apps(register)

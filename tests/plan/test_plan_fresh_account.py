@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from async_jobs.contract import contract
+
 from .plan_support import PlanSummary, plan_error, policy_actions
 
 Plan = Callable[..., PlanSummary]
@@ -228,9 +230,18 @@ def test_presigned_url_ttl_is_capped_by_the_session(plan_guards: Plan, variable:
     assert "temporary session credentials" in error
 
 
-def test_errors_url_ttl_reaches_the_status_function(defaults: PlanSummary) -> None:
-    assert _env(defaults, "status")["ERRORS_URL_TTL_SECONDS"] == "3600"
-    assert _env(defaults, "submit")["UPLOAD_URL_TTL_SECONDS"] == "900"
+def test_errors_url_ttl_reaches_the_status_function_and_the_worker(defaults: PlanSummary) -> None:
+    # the status function signs links.errors; the worker signs the one events and callbacks carry
+    settings = contract().settings
+    assert _env(defaults, "status")["ERRORS_URL_TTL_SECONDS"] == str(
+        settings["errors_url_ttl_seconds"].default
+    )
+    assert _env(defaults, "worker")["ERRORS_URL_TTL_SECONDS"] == str(
+        settings["errors_url_ttl_seconds"].default
+    )
+    assert _env(defaults, "submit")["UPLOAD_URL_TTL_SECONDS"] == str(
+        settings["upload_url_ttl_seconds"].default
+    )
 
 
 # --- API Gateway's own errors ---------------------------------------------------------------

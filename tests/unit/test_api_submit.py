@@ -402,8 +402,10 @@ def test_unknown_route_is_404_and_wrong_method_is_405(api: Api) -> None:
     wrong = api.request("PUT", "/jobs", "{}", {"Content-Type": "application/json"})
     wrong_item = api.request("POST", f"/jobs/{uuid.uuid4()}", "{}", {"Content-Type": "application/json"})
     get_uploads = api.request("GET", "/jobs/uploads")
+    get_retry = api.request("GET", f"/jobs/{uuid.uuid4()}/retry")
     # THEN problem+json 404 and 405 with Allow
     assert_problem(missing, 404)
     assert assert_problem(wrong, 405) and wrong.headers["allow"] == "GET, POST"
     assert assert_problem(wrong_item, 405) and wrong_item.headers["allow"] == "GET, DELETE"
     assert assert_problem(get_uploads, 405) and get_uploads.headers["allow"] == "POST"
+    assert assert_problem(get_retry, 405) and get_retry.headers["allow"] == "POST"

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from async_jobs.contract import CONTRACT_FILE, contract
+from async_jobs_client import cli
 from async_jobs_client.cli import main
 from async_jobs_client.inputs import JSON, NDJSON, detect_content_type
 
@@ -170,7 +172,7 @@ def test_a_failed_upload_is_reported(stub: Stub, tmp_path: Path) -> None:
     stub.answer("POST", "/v1/jobs/uploads", 201, slot)
     stub.answer("PUT", "/v1/put", 412, b"<Error><Code>PreconditionFailed</Code></Error>")
     code, _, err = run(stub, "submit", str(tmp_path / "in.ndjson"), "--max-inline-bytes", "10")
-    assert code == 1
+    assert code == cli.EXIT_API == 3
     assert "HTTP 412" in err and "PreconditionFailed" in err
 
 
@@ -180,7 +182,7 @@ def test_problem_json_printed_as_title_detail(stub: Stub, tmp_path: Path) -> Non
         "POST", "/v1/jobs", 400, {"title": "Bad Request", "status": 400, "detail": "line 1: not JSON"}
     )
     code, out, err = run(stub, "submit", str(tmp_path / "in.ndjson"))
-    assert (code, out, err) == (1, "", "Bad Request: line 1: not JSON\n")
+    assert (code, out, err) == (3, "", "Bad Request: line 1: not JSON\n")
 
 
 def test_wait_polls_with_etag_and_exits_with_the_outcome(stub: Stub) -> None:
@@ -189,7 +191,7 @@ def test_wait_polls_with_etag_and_exits_with_the_outcome(stub: Stub) -> None:
     stub.answer("GET", path, 304, ETag='"e1"')
     stub.answer("GET", path, 200, job("completed_with_errors"), ETag='"e2"')
     code, out, err = run(stub, "wait", JOB_ID, "--interval", "0.01")
-    assert code == 3
+    assert code == 1
     assert json.loads(out)["status"] == "completed_with_errors"
     assert [s.headers.get("if-none-match") for s in stub.seen] == [None, '"e1"', '"e1"']
     assert err.splitlines() == ["running 1/4 records (25.0%)", "completed_with_errors 4/4 records (100.0%)"]
@@ -207,17 +209,18 @@ def test_wait_ignores_a_malformed_retry_after(stub: Stub, retry_after: str) -> N
 
 
 @pytest.mark.parametrize(
-    ("status", "code"), [("succeeded", 0), ("failed", 2), ("cancelled", 4), ("expired", 4)]
+    ("status", "code"),
+    [("succeeded", 0), ("failed", 1), ("completed_with_errors", 1), ("cancelled", 1), ("expired", 1)],
 )
 def test_exit_code_of_each_outcome(stub: Stub, status: str, code: int) -> None:
     stub.answer("GET", f"/v1/jobs/{JOB_ID}", 200, job(status))
     assert run(stub, "wait", JOB_ID)[0] == code
 
 
-def test_wait_times_out_with_exit_5(stub: Stub) -> None:
+def test_wait_times_out_with_exit_4(stub: Stub) -> None:
     stub.answer("GET", f"/v1/jobs/{JOB_ID}", 200, job("running"))
     code, out, err = run(stub, "wait", JOB_ID, "--interval", "0.01", "--wait-timeout", "0.1")
-    assert (code, out) == (5, "")
+    assert (code, out) == (4, "")
     assert "did not end" in err
 
 
@@ -225,7 +228,7 @@ def test_cancel_and_retry_routes(stub: Stub) -> None:
     stub.answer("DELETE", f"/v1/jobs/{JOB_ID}", 202, job("cancelling"))
     stub.answer("POST", f"/v1/jobs/{JOB_ID}/retry", 409, {"title": "Conflict", "detail": "nothing failed"})
     assert run(stub, "cancel", JOB_ID)[0] == 0
-    assert run(stub, "retry", JOB_ID)[::2] == (1, "Conflict: nothing failed\n")
+    assert run(stub, "retry", JOB_ID)[::2] == (3, "Conflict: nothing failed\n")
     assert [(s.method, s.path) for s in stub.seen] == [
         ("DELETE", f"/v1/jobs/{JOB_ID}"),
         ("POST", f"/v1/jobs/{JOB_ID}/retry"),
@@ -235,15 +238,80 @@ def test_cancel_and_retry_routes(stub: Stub) -> None:
 def test_list_without_the_route_is_explained(stub: Stub) -> None:
     stub.answer("GET", "/v1/jobs", 403, {"message": "Missing Authentication Token"})
     code, out, err = run(stub, "list", "--status", "running")
-    assert (code, out) == (1, "")
+    assert (code, out) == (3, "")
     assert "does not list jobs" in err and "403" in err
     assert stub.seen[0].path == "/v1/jobs?status=running"
 
 
 def test_list_prints_the_page(stub: Stub) -> None:
-    stub.answer("GET", "/v1/jobs", 200, {"jobs": [job("queued")], "links": {}})
+    stub.answer("GET", "/v1/jobs", 200, {"items": [job("queued")], "next": None})
     code, out, _ = run(stub, "list")
-    assert code == 0 and json.loads(out)["jobs"][0]["job_id"] == JOB_ID
+    assert code == 0 and json.loads(out)["items"][0]["job_id"] == JOB_ID
+
+
+def test_list_filters_cursor_and_all_pages(stub: Stub) -> None:
+    # GIVEN two pages, the first linking to the second
+    second = f"{stub.url}/jobs?status=failed&limit=1&cursor=c2"
+    stub.answer("GET", "/v1/jobs", 200, {"items": [job("failed")], "next": second})
+    stub.answer("GET", "/v1/jobs", 200, {"items": [job("failed", job_id="j2")], "next": None})
+    # WHEN --all lists them with filters
+    code, out, err = run(
+        stub,
+        "list",
+        "--all",
+        "--status",
+        "failed",
+        "--created-after",
+        "2026-01-01T00:00:00Z",
+        "--created-before",
+        "2026-02-01T00:00:00Z",
+        "--limit",
+        "1",
+        "--cursor",
+        "c1",
+    )
+    # THEN every filter is sent, the next link is followed, and all items print as one list
+    assert code == 0, err
+    assert [item["job_id"] for item in json.loads(out)["items"]] == [JOB_ID, "j2"]
+    assert [s.path for s in stub.seen] == [
+        "/v1/jobs?status=failed&created_after=2026-01-01T00%3A00%3A00Z"
+        "&created_before=2026-02-01T00%3A00%3A00Z&limit=1&cursor=c1",
+        "/v1/jobs?status=failed&limit=1&cursor=c2",
+    ]
+
+
+def test_metadata_and_callback_url_go_with_inline_and_upload_submits(stub: Stub, tmp_path: Path) -> None:
+    # GIVEN an NDJSON file and a JSON document, both small enough to go inline, and a big file
+    write_ndjson(tmp_path / "in.ndjson", 2)
+    (tmp_path / "in.json").write_text(json.dumps({"records": [{"a": 1}], "metadata": {"old": 1}}))
+    write_ndjson(tmp_path / "big.ndjson", 50)
+    stub.answer("POST", "/v1/jobs", 202, job("queued"))
+    slot = {"job_id": JOB_ID, "upload": {"url": stub.url + "/put", "method": "PUT", "headers": {}}}
+    stub.answer("POST", "/v1/jobs/uploads", 201, slot)
+    stub.answer("PUT", "/v1/put", 200)
+    extra = ("--metadata", '{"batch": 7}', "--callback-url", "https://hooks.example.com/done")
+    # WHEN each is submitted with --metadata and --callback-url
+    assert run(stub, "submit", str(tmp_path / "in.ndjson"), *extra)[0] == 0
+    assert run(stub, "submit", str(tmp_path / "in.json"), *extra)[0] == 0
+    assert run(stub, "submit", str(tmp_path / "big.ndjson"), "--max-inline-bytes", "100", *extra)[0] == 0
+    # THEN every job creation carries both: inline as a JSON document, the upload in its body
+    ndjson, document, upload, _put = stub.seen
+    for request in (ndjson, document, upload):
+        assert request.headers["callback-url"] == "https://hooks.example.com/done"
+        assert request.headers["content-type"] == JSON
+        assert json.loads(request.body)["metadata"] == {"batch": 7}
+    assert json.loads(ndjson.body)["records"] == [{"id": i, "pad": "x" * 40} for i in range(2)]
+    assert json.loads(document.body)["records"] == [{"a": 1}]
+    assert upload.path == "/v1/jobs/uploads"
+
+
+def test_metadata_must_be_a_json_object(
+    stub: Stub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_ndjson(tmp_path / "in.ndjson", 1)
+    assert run(stub, "submit", str(tmp_path / "in.ndjson"), "--metadata", "[1]")[0] == cli.EXIT_USAGE
+    assert "expected a JSON object" in capsys.readouterr().err
+    assert not stub.seen
 
 
 def test_errors_report_is_downloaded_from_its_link_without_authorization(stub: Stub, tmp_path: Path) -> None:
@@ -266,14 +334,80 @@ def test_no_errors_report(stub: Stub) -> None:
 def test_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ASYNC_JOBS_URL", raising=False)
     out, err = io.StringIO(), io.StringIO()
-    assert main(["status", JOB_ID], out, err) == 1 and "--url" in err.getvalue()
+    assert main(["status", JOB_ID], out, err) == 2 and "--url" in err.getvalue()
     err = io.StringIO()
-    assert main(["--url", "http://127.0.0.1:9", "--auth", "token", "status", JOB_ID], out, err) == 1
+    assert main(["--url", "http://127.0.0.1:9", "--auth", "token", "status", JOB_ID], out, err) == 2
     assert "--token" in err.getvalue()
     err = io.StringIO()
     assert (
-        main(["--url", "http://127.0.0.1:9", "--auth", "none", "submit", str(tmp_path / "no")], out, err) == 1
+        main(["--url", "http://127.0.0.1:9", "--auth", "none", "submit", str(tmp_path / "no")], out, err) == 2
     )
+
+
+def test_exit_codes_do_not_collide_and_are_documented(capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN the codes for usage, a job that did not succeed, API errors and timeouts
+    codes = {
+        "ok": cli.EXIT_OK,
+        "job": cli.EXIT_JOB_NOT_SUCCEEDED,
+        "usage": cli.EXIT_USAGE,
+        "api": cli.EXIT_API,
+        "timeout": cli.EXIT_TIMEOUT,
+    }
+    assert len(set(codes.values())) == len(codes)
+    # WHEN `submit` runs without its file THEN argparse's usage exit is the documented usage code
+    assert main(["--url", "http://127.0.0.1:9", "submit"]) == cli.EXIT_USAGE
+    assert "the following arguments are required: file" in capsys.readouterr().err
+    # AND --help lists every code and every environment variable the client reads
+    assert main(["--help"]) == 0
+    help_text = capsys.readouterr().out
+    for code in codes.values():
+        assert f"\n  {code}  " in help_text
+    for variable in ("ASYNC_JOBS_URL", "ASYNC_JOBS_TOKEN", "ASYNC_JOBS_API_KEY", "AWS_PROFILE", "AWS_REGION"):
+        assert variable in help_text
+
+
+def test_every_option_has_help() -> None:
+    parser = cli.parser()
+    subparsers = next(a for a in parser._actions if a.choices and a.dest == "command")
+    for name, sub in [("", parser), *subparsers.choices.items()]:  # type: ignore[union-attr]
+        for action in sub._actions:
+            if action.dest != "help":
+                assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+
+
+def test_version_is_the_release_version(capsys: pytest.CaptureFixture[str]) -> None:
+    version = (Path(__file__).resolve().parents[2] / "VERSION").read_text().strip()
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"async-jobs {version}\n"
+
+
+def test_the_client_calls_the_contract_routes(stub: Stub, tmp_path: Path) -> None:
+    # GIVEN the client's packaged contract THEN it is the module's contract, byte for byte
+    assert Path(cli.__file__).with_name("contract.json").read_bytes() == CONTRACT_FILE.read_bytes()
+    # WHEN every command that calls the API runs
+    write_ndjson(tmp_path / "in.ndjson", 2)
+    slot = {"job_id": JOB_ID, "upload": {"url": stub.url + "/put", "method": "PUT", "headers": {}}}
+    stub.answer("POST", "/v1/jobs", 202, job("queued"))
+    stub.answer("POST", "/v1/jobs/uploads", 201, slot)
+    stub.answer("PUT", "/v1/put", 200)
+    stub.answer("GET", "/v1/jobs", 200, {"items": [], "next": None})
+    stub.answer("GET", f"/v1/jobs/{JOB_ID}", 200, job("succeeded"))
+    stub.answer("DELETE", f"/v1/jobs/{JOB_ID}", 202, job("cancelled"))
+    stub.answer("POST", f"/v1/jobs/{JOB_ID}/retry", 202, job("queued"))
+    for argv in (
+        ("submit", str(tmp_path / "in.ndjson")),
+        ("submit", str(tmp_path / "in.ndjson"), "--max-inline-bytes", "1"),
+        ("list",),
+        ("status", JOB_ID),
+        ("cancel", JOB_ID),
+        ("retry", JOB_ID),
+    ):
+        assert run(stub, *argv)[0] == 0, argv
+    # THEN the API calls are exactly the contract's routes
+    called = {
+        (s.method, s.path.split("?")[0].removeprefix("/v1").replace(JOB_ID, "{job_id}")) for s in stub.seen
+    }
+    assert called - {("PUT", "/put")} == {(r.method, r.path) for r in contract().routes}
 
 
 @pytest.mark.parametrize(

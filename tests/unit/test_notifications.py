@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import ModuleType
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -370,3 +372,24 @@ def test_the_request_is_signed_with_the_secret(monkeypatch: pytest.MonkeyPatch) 
     assert verify_signature(b"key", b'{"a":1}', signature, "job:0", now=1_700_000_001)
     # a host taken off the allow-list since submit is not called
     assert client.deliver("https://gone.example.com/p", b"{}", "job:0").outcome == "failed"
+
+
+def test_the_errors_link_an_ending_carries_lives_errors_url_ttl_seconds(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the worker configured as the status function is (ERRORS_URL_TTL_SECONDS)
+    from async_jobs.config import WorkerConfig  # noqa: PLC0415
+    from async_jobs.wiring.worker import notifier  # noqa: PLC0415
+
+    monkeypatch.setenv("ERRORS_URL_TTL_SECONDS", "120")
+    store = JobStore(aws.s3, BUCKET)
+    notifying = notifier(WorkerConfig.from_env().notify, store, JobQueue(aws.sqs, aws.queue_url))
+    # WHEN the resource of an ended job with an errors report is rendered for its event/callback
+    job_id = model.new_job_id()
+    _ended_state(store, job_id)
+    state = {**store.get_json(f"jobs/{job_id}/state.json"), "errors_report": "written"}
+    signed_at = time.time()
+    link = notifying.resource(state)["links"]["errors"]
+    # THEN its errors link is signed for that long, not a constant of its own
+    expires = int(parse_qs(urlsplit(link).query)["Expires"][0])
+    assert signed_at + 110 <= expires <= signed_at + 130

@@ -167,7 +167,12 @@ class Run:
             store,
             self.queue,  # type: ignore[arg-type]
             S3Sink(store),
-            EngineSettings(chunk_size=self.chunk_size, tolerated_failure_percent=50.0, dispatch_slice=3),
+            EngineSettings(
+                chunk_size=self.chunk_size,
+                tolerated_failure_percent=50.0,
+                max_receive_count=5,
+                dispatch_slice=3,
+            ),
             check=lambda record: None if record["ok"] else "not ok",
         )
         try:

@@ -1,19 +1,23 @@
 """Function settings from environment variables, parsed and validated once at cold start.
 
-Each config class declares the variables it reads (`env_vars()`, a tuple of `EnvVar`); its
-parser reads through an `_Env` bound to that declaration, which refuses an undeclared variable
-and takes "required" from the declaration alone. So the declaration is the function's
-environment contract, and the plan tests hold Terraform's planned environments to it.
+Each config class declares the variables it reads (`env_vars()`, a tuple of `EnvVar`), taken
+from the module's contract (contract.json: the function's groups of variables); its parser
+reads through an `_Env` bound to that declaration, which refuses an undeclared variable and
+takes "required" from the declaration alone. A setting (a tunable number such as CHUNK_SIZE)
+takes its default and bounds from the contract too, the same ones Terraform's variables
+default to and validate against, so a function refuses exactly what Terraform refuses. The
+plan tests hold Terraform's planned environments to these declarations.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from async_jobs.callbacks import allow_list_entry
+from async_jobs.contract import Setting, contract
 
 API_TYPES = ("rest", "http")
 AUTHORIZATIONS = ("AWS_IAM", "JWT", "COGNITO", "API_KEY", "NONE")
@@ -78,6 +82,18 @@ class _Env:
         value = self._raw(name)
         return default if value is None else value
 
+    def setting(self, name: str) -> Any:
+        """A setting of the contract: its default when unset, refused outside its bounds."""
+        setting = contract().settings[name]
+        if setting.type == "integer":
+            return self.integer(
+                setting.variable,
+                int(setting.default),
+                int(setting.minimum),
+                None if setting.maximum is None else int(setting.maximum),
+            )
+        return self.number(setting.variable, float(setting.default), setting.minimum, _maximum(setting))
+
     def integer(self, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
         value = self._raw(name)
         if value is None:
@@ -139,39 +155,26 @@ def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if environ is None else environ
 
 
+def _maximum(setting: Setting) -> float:
+    if setting.maximum is None:
+        raise LookupError(f"setting {setting.name} is a number without a maximum in the contract")
+    return setting.maximum
+
+
+def declared(*groups: str) -> Declaration:
+    """The contract's environment variables of ``groups``, in order."""
+    environment = contract().environment
+    return tuple(EnvVar(v.name, v.required, v.description) for group in groups for v in environment[group])
+
+
+def function_env(function: str) -> Declaration:
+    """What the contract lists for ``function`` (a worker's sink adds its own group)."""
+    return declared(*contract().functions[function])
+
+
 ################################################################################
 # API functions (submit, status)
 ################################################################################
-
-# Grouped as Terraform groups them (main.tf: common, queue and API environments).
-STATE_ENV: Declaration = (EnvVar("STATE_BUCKET", True, "bucket of job state, inputs and results"),)
-QUEUE_ENV: Declaration = (
-    EnvVar("QUEUE_URL", True, "queue of split and chunk messages"),
-    EnvVar("QUEUE_FIFO", False, "true for a FIFO queue"),
-)
-API_ENV: Declaration = (
-    EnvVar("API_TYPE", False, "rest or http: which API Gateway event format arrives"),
-    EnvVar("AUTHORIZATION", False, "AWS_IAM, JWT, COGNITO, API_KEY or NONE: who owns a job"),
-    EnvVar("RETRY_AFTER_SECONDS", False, "Retry-After answered while a job runs"),
-)
-
-
-# Completion events and callbacks (notify.py, callbacks.py): submit checks callback URLs and
-# queues a cancelled job's notifications; the worker publishes them.
-NOTIFY_API_ENV: Declaration = (
-    EnvVar("EVENTS_ENABLED", False, "true: every terminal transition is published on EventBridge"),
-    EnvVar("CALLBACK_ALLOWED_HOSTS", False, "comma-separated hosts (or *.domain) a callback URL may name"),
-)
-NOTIFY_WORKER_ENV: Declaration = (
-    *NOTIFY_API_ENV,
-    EnvVar("EVENTS_BUS_NAME", False, "event bus of the completion events (empty: the default bus)"),
-    EnvVar("EVENTS_SOURCE", False, "the events' source"),
-    EnvVar("CALLBACK_SECRET_ARN", False, "Secrets Manager secret whose value signs callbacks"),
-    EnvVar("CALLBACK_MAX_ATTEMPTS", False, "delivery attempts of a callback"),
-    EnvVar("CALLBACK_TIMEOUT_SECONDS", False, "timeout of one callback attempt"),
-    EnvVar("CALLBACK_ALLOW_PRIVATE_ADDRESSES", False, "true: callbacks may reach private addresses"),
-    EnvVar("CALLBACK_CA_BUNDLE", False, "PEM CA certificates trusted besides the system's (test receivers)"),
-)
 
 
 @dataclass(frozen=True)
@@ -181,13 +184,22 @@ class NotifyConfig:
     events_bus_name: str | None = None
     events_source: str = "async-jobs"
     callback_secret_arn: str | None = None
-    callback_max_attempts: int = 8
-    callback_timeout_seconds: float = 5.0
+    callback_max_attempts: int = field(
+        default_factory=lambda: int(contract().settings["callback_max_attempts"].default)
+    )
+    callback_timeout_seconds: float = field(
+        default_factory=lambda: float(contract().settings["callback_timeout_seconds"].default)
+    )
     callback_allow_private_addresses: bool = False
     callback_ca_bundle: str | None = None
+    # lifetime of the presigned links.errors an event's or a callback's job resource carries
+    errors_url_ttl_seconds: int | None = None
 
     @classmethod
     def from_env(cls, env: _Env, *, worker: bool) -> NotifyConfig:
+        """Notification settings (notify.py, callbacks.py): submit checks callback URLs and queues
+        a cancelled job's notifications (the contract's notify_api group); the worker publishes
+        them (notify_worker, errors_link)."""
         listed = (env.optional("CALLBACK_ALLOWED_HOSTS") or "").split(",")
         hosts = tuple(host.strip().lower() for host in listed if host.strip())
         for host in hosts:
@@ -207,10 +219,11 @@ class NotifyConfig:
             events_bus_name=env.optional("EVENTS_BUS_NAME"),
             events_source=env.optional("EVENTS_SOURCE", "async-jobs") or "async-jobs",
             callback_secret_arn=secret,
-            callback_max_attempts=env.integer("CALLBACK_MAX_ATTEMPTS", 8, 1, 50),
-            callback_timeout_seconds=env.number("CALLBACK_TIMEOUT_SECONDS", 5.0, 0.1, 30.0),
+            callback_max_attempts=env.setting("callback_max_attempts"),
+            callback_timeout_seconds=env.setting("callback_timeout_seconds"),
             callback_allow_private_addresses=env.boolean("CALLBACK_ALLOW_PRIVATE_ADDRESSES", False),
             callback_ca_bundle=env.optional("CALLBACK_CA_BUNDLE"),
+            errors_url_ttl_seconds=env.setting("errors_url_ttl_seconds"),
         )
 
 
@@ -226,24 +239,15 @@ class ApiConfig:
 
 @dataclass(frozen=True)
 class SubmitConfig(ApiConfig):
-    queue_url: str = ""
-    queue_fifo: bool = False
-    max_records_per_job: int = 100_000
-    max_body_bytes: int = 5 * 1024 * 1024
-    upload_url_ttl_seconds: int = 3600
-    max_upload_bytes: int = 1024 * 1024 * 1024
+    queue_url: str
+    queue_fifo: bool
+    max_records_per_job: int
+    max_body_bytes: int
+    upload_url_ttl_seconds: int
+    max_upload_bytes: int
     notify: NotifyConfig = field(default_factory=NotifyConfig)
 
-    ENV = (
-        *STATE_ENV,
-        *QUEUE_ENV,
-        *API_ENV,
-        *NOTIFY_API_ENV,
-        EnvVar("MAX_RECORDS_PER_JOB", False, "413 above this many records"),
-        EnvVar("MAX_BODY_BYTES", False, "413 above this many body bytes"),
-        EnvVar("UPLOAD_URL_TTL_SECONDS", False, "lifetime of a presigned upload URL"),
-        EnvVar("MAX_UPLOAD_BYTES", False, "largest upload object; a larger one fails its job"),
-    )
+    ENV = function_env("submit")
 
     @classmethod
     def env_vars(cls, environ: Mapping[str, str] | None = None) -> Declaration:
@@ -256,23 +260,19 @@ class SubmitConfig(ApiConfig):
             **_api_fields(env),
             queue_url=env.required("QUEUE_URL"),
             queue_fifo=env.boolean("QUEUE_FIFO", False),
-            max_records_per_job=env.integer("MAX_RECORDS_PER_JOB", 100_000, 1),
-            max_body_bytes=env.integer("MAX_BODY_BYTES", 5 * 1024 * 1024, 1),
-            upload_url_ttl_seconds=env.integer("UPLOAD_URL_TTL_SECONDS", 3600, 1, 7 * 24 * 3600),
-            max_upload_bytes=env.integer("MAX_UPLOAD_BYTES", 1024 * 1024 * 1024, 1, 5 * 1024**3),
+            max_records_per_job=env.setting("max_records_per_job"),
+            max_body_bytes=env.setting("max_body_bytes"),
+            upload_url_ttl_seconds=env.setting("upload_url_ttl_seconds"),
+            max_upload_bytes=env.setting("max_upload_bytes"),
             notify=NotifyConfig.from_env(env, worker=False),
         )
 
 
 @dataclass(frozen=True)
 class StatusConfig(ApiConfig):
-    errors_url_ttl_seconds: int = 3600
+    errors_url_ttl_seconds: int
 
-    ENV = (
-        *STATE_ENV,
-        *API_ENV,
-        EnvVar("ERRORS_URL_TTL_SECONDS", False, "lifetime of the presigned errors link"),
-    )
+    ENV = function_env("status")
 
     @classmethod
     def env_vars(cls, environ: Mapping[str, str] | None = None) -> Declaration:
@@ -283,7 +283,7 @@ class StatusConfig(ApiConfig):
         env = _Env(_environ(environ), cls.env_vars(environ))
         return cls(
             **_api_fields(env),
-            errors_url_ttl_seconds=env.integer("ERRORS_URL_TTL_SECONDS", 3600, 1, 7 * 24 * 3600),
+            errors_url_ttl_seconds=env.setting("errors_url_ttl_seconds"),
         )
 
 
@@ -294,7 +294,7 @@ def _api_fields(env: _Env) -> dict[str, Any]:
             state_bucket=env.required("STATE_BUCKET"),
             api_type=env.choice("API_TYPE", "rest", API_TYPES),
             authorization=env.choice("AUTHORIZATION", "AWS_IAM", AUTHORIZATIONS, upper=True),
-            retry_after_seconds=env.integer("RETRY_AFTER_SECONDS", 5, 0, 3600),
+            retry_after_seconds=env.setting("retry_after_seconds"),
         )
     )
 
@@ -329,30 +329,14 @@ class RedshiftConfig:
     def env_vars(sink: str) -> Declaration:
         """What each Redshift sink reads: the Data API addresses a cluster or workgroup by name,
         the connector a host and port."""
-        common = (
-            EnvVar("REDSHIFT_TABLE", True, "target table (without schema)"),
-            EnvVar("REDSHIFT_SCHEMA", False, "schema of the target table; public by default"),
-            EnvVar(
-                "REDSHIFT_DATABASE",
-                sink == "redshift_data",
-                "database (the connector may take it from the secret)",
-            ),
-            EnvVar("REDSHIFT_DB_USER", False, "database user (temporary credentials)"),
-            EnvVar("REDSHIFT_SECRET_ARN", False, "Secrets Manager secret with the database credentials"),
-            EnvVar("REDSHIFT_COPY_ROLE_ARN", False, "role Redshift assumes to COPY from the state bucket"),
-            EnvVar("REDSHIFT_TIMEOUT_SECONDS", False, "how long one load may run before it is cancelled"),
+        common = tuple(
+            # the Data API takes no database from a secret
+            replace(var, required=True)
+            if var.name == "REDSHIFT_DATABASE" and sink == "redshift_data"
+            else var
+            for var in declared("redshift")
         )
-        if sink == "redshift_data":
-            return (
-                *common,
-                EnvVar("REDSHIFT_CLUSTER_IDENTIFIER", False, "provisioned cluster (or a workgroup)"),
-                EnvVar("REDSHIFT_WORKGROUP_NAME", False, "Redshift Serverless workgroup (or a cluster)"),
-            )
-        return (
-            *common,
-            EnvVar("REDSHIFT_HOST", False, "cluster endpoint (or the secret's host)"),
-            EnvVar("REDSHIFT_PORT", False, "cluster port; 5439 by default"),
-        )
+        return common + declared("redshift_data" if sink == "redshift_data" else "redshift_connector")
 
     @classmethod
     def from_env(cls, env: _Env, sink: str) -> RedshiftConfig:
@@ -411,19 +395,7 @@ class PostgresConfig:
     timeout_seconds: int = 600
     connect_timeout_seconds: int = 10
 
-    ENV = (
-        EnvVar("POSTGRES_HOST", True, "server or RDS/Aurora endpoint"),
-        EnvVar("POSTGRES_PORT", False, "server port; 5432 by default"),
-        EnvVar("POSTGRES_DATABASE", True, "database name"),
-        EnvVar("POSTGRES_USER", True, "database user (the IAM token or the secret's user)"),
-        EnvVar("POSTGRES_TABLE", True, "target table (without schema), unique on (job_id, record_index)"),
-        EnvVar("POSTGRES_SCHEMA", False, "schema of the target table; public by default"),
-        EnvVar("POSTGRES_AUTH", False, "iam (RDS IAM auth token) or secret; iam by default"),
-        EnvVar("POSTGRES_SECRET_ARN", False, "Secrets Manager secret with the password (auth = secret)"),
-        EnvVar("POSTGRES_SSLMODE", False, "require (default), verify-ca or verify-full"),
-        EnvVar("POSTGRES_SSLROOTCERT", False, "CA bundle path in the package, or system, for verify-*"),
-        EnvVar("POSTGRES_TIMEOUT_SECONDS", False, "statement_timeout of one chunk's transaction"),
-    )
+    ENV = declared("postgres")
 
     @classmethod
     def from_env(cls, env: _Env) -> PostgresConfig:
@@ -461,10 +433,10 @@ class PostgresConfig:
 class WorkerConfig:
     state_bucket: str
     queue_url: str
-    queue_fifo: bool = False
-    chunk_size: int = 1000
-    tolerated_failure_percent: float = 0.0
-    max_receive_count: int = 5
+    queue_fifo: bool
+    chunk_size: int
+    tolerated_failure_percent: float
+    max_receive_count: int
     sink: str = "s3"
     record_schema_key: str | None = None
     record_processor: str | None = None
@@ -473,22 +445,7 @@ class WorkerConfig:
     postgres: PostgresConfig | None = field(default=None)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
 
-    ENV = (
-        *STATE_ENV,
-        *QUEUE_ENV,
-        *NOTIFY_WORKER_ENV,
-        EnvVar("CHUNK_SIZE", False, "records per chunk"),
-        EnvVar("TOLERATED_FAILURE_PERCENT", False, "failed share that still ends completed_with_errors"),
-        EnvVar("MAX_RECEIVE_COUNT", False, "the queue's redrive maxReceiveCount"),
-        EnvVar("SINK", False, "s3, redshift_data, redshift or postgres"),
-        EnvVar("RECORD_SCHEMA_KEY", False, "state bucket key of the records' JSON Schema"),
-        EnvVar("RECORD_PROCESSOR", False, "module:function applied to each record"),
-        EnvVar(
-            "DEAD_LETTER_QUEUE_ARN",
-            False,
-            "the DLQ the worker also consumes: its messages are recorded in their jobs, not processed",
-        ),
-    )
+    ENV = function_env("worker")
 
     @classmethod
     def env_vars(cls, environ: Mapping[str, str] | None = None) -> Declaration:
@@ -509,9 +466,9 @@ class WorkerConfig:
             state_bucket=env.required("STATE_BUCKET"),
             queue_url=env.required("QUEUE_URL"),
             queue_fifo=env.boolean("QUEUE_FIFO", False),
-            chunk_size=env.integer("CHUNK_SIZE", 1000, 1, 1_000_000),
-            tolerated_failure_percent=env.number("TOLERATED_FAILURE_PERCENT", 0.0, 0.0, 100.0),
-            max_receive_count=env.integer("MAX_RECEIVE_COUNT", 5, 1, 1000),
+            chunk_size=env.setting("chunk_size"),
+            tolerated_failure_percent=env.setting("tolerated_failure_percent"),
+            max_receive_count=env.setting("max_receive_count"),
             sink=sink,
             record_schema_key=env.optional("RECORD_SCHEMA_KEY"),
             record_processor=processor,

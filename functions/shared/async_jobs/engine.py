@@ -59,9 +59,12 @@ def _no_metrics(name: str, value: float, unit: str) -> None:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    chunk_size: int = 1000
-    tolerated_failure_percent: float = 0.0
-    max_receive_count: int = 5
+    """The worker's settings the engine applies; their defaults and bounds are the contract's
+    (WorkerConfig parses them), so none is repeated here."""
+
+    chunk_size: int
+    tolerated_failure_percent: float
+    max_receive_count: int
     dispatch_slice: int = 1000
 
 

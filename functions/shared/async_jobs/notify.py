@@ -31,13 +31,14 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from async_jobs import model
 from async_jobs.callbacks import CallbackClient, backoff_seconds
 from async_jobs.chunks import BadMessage
+from async_jobs.contract import contract
 from async_jobs.messaging import JobQueue
 from async_jobs.observability import logger
 from async_jobs.store import JobStore, Keys, dumps
@@ -205,7 +206,9 @@ class Claims:
 
 @dataclass(frozen=True)
 class CallbackSettings:
-    max_attempts: int = 8
+    max_attempts: int = field(
+        default_factory=lambda: int(contract().settings["callback_max_attempts"].default)
+    )
 
 
 class Notifier:
@@ -222,6 +225,7 @@ class Notifier:
         callback_settings: CallbackSettings | None = None,
         clock: Callable[[], datetime] = model.now,
         claims: Claims | None = None,
+        errors_url_ttl_seconds: int | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -232,6 +236,11 @@ class Notifier:
         self.callback_settings = callback_settings or CallbackSettings()
         self.clock = clock
         self.claims = claims or Claims(store, clock=clock)
+        # links.errors of the resource an event or callback carries: the worker's
+        # ERRORS_URL_TTL_SECONDS, the status function's setting (the contract's default otherwise)
+        self.errors_url_ttl_seconds = int(
+            errors_url_ttl_seconds or contract().settings["errors_url_ttl_seconds"].default
+        )
         self._local = threading.local()
 
     def attach(self) -> Notifier:
@@ -293,7 +302,7 @@ class Notifier:
     def resource(self, state: dict[str, Any]) -> dict[str, Any]:
         errors_url = None
         if state.get("errors_report") == "written":
-            errors_url = self.store.presign_get(Keys.errors(state["job_id"]), 3600)
+            errors_url = self.store.presign_get(Keys.errors(state["job_id"]), self.errors_url_ttl_seconds)
         return model.render_job(
             state, self_url=state.get("self_url") or "", errors_url=errors_url, moment=self.clock()
         )

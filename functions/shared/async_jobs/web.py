@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from async_jobs import identity
+from async_jobs.contract import contract, path_pattern
 from async_jobs.observability import logger
 from async_jobs.problems import PROBLEM_CONTENT_TYPE, ProblemError, bad_request, problem_json
 from async_jobs.service import Outcome
@@ -21,14 +22,34 @@ from async_jobs.service import Outcome
 JSON_CONTENT_TYPE = "application/json"
 # A leading stage segment ("/prod/jobs") is tolerated, for clients that call the stage URL.
 STAGE_PREFIX = re.compile(r"^/[^/]+(?=/jobs(?:/|$))")
-# The whole API: resource pattern -> methods; anything else is 404, a wrong method 405.
-API_ROUTES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
-    (re.compile(r"^/jobs/?$"), ("GET", "POST")),
-    (re.compile(r"^/jobs/uploads/?$"), ("POST",)),
-    (re.compile(r"^/jobs/[^/]+/?$"), ("GET", "DELETE")),
-]
 
 Register = Callable[[ApiGatewayResolver], None]
+
+
+def _api_routes() -> list[tuple[re.Pattern[str], tuple[str, ...]]]:
+    """Resource pattern -> methods, from the contract's routes; a literal path (/jobs/uploads)
+    comes before a template it also matches (/jobs/{job_id})."""
+    methods: dict[str, list[str]] = {}
+    for route in contract().routes:
+        methods.setdefault(route.path, []).append(route.method)
+    paths = sorted(methods, key=lambda path: "{" in path)
+    return [(path_pattern(path), tuple(methods[path])) for path in paths]
+
+
+# The whole API: anything else is 404, a wrong method 405 (with Allow).
+API_ROUTES = _api_routes()
+
+
+def register_routes(app: ApiGatewayResolver, function: str, handlers: dict[str, Callable[..., Any]]) -> None:
+    """Bind each of the contract's routes of ``function`` to its handler, by operation id; a
+    route without a handler, or a handler without a route, is a packaging defect."""
+    routes = contract().routes_of(function)
+    unmatched = {route.operation for route in routes} ^ set(handlers)
+    if unmatched:
+        raise LookupError(f"{function}: routes and handlers differ on {sorted(unmatched)}")
+    for route in routes:
+        path = route.path.replace("{", "<").replace("}", ">")  # Powertools' <param> syntax
+        app.route(path, method=route.method)(handlers[route.operation])
 
 
 def api_kind(event: dict[str, Any]) -> str:

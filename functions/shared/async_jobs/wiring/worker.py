@@ -103,6 +103,7 @@ def notifier(config: NotifyConfig, store: JobStore, queue: JobQueue) -> Notifier
         events=events,
         callbacks=callbacks,
         callback_settings=CallbackSettings(config.callback_max_attempts),
+        errors_url_ttl_seconds=config.errors_url_ttl_seconds,
     ).attach()
 
 
