@@ -167,7 +167,7 @@ def test_a_previous_kms_key_stays_readable_after_the_key_changes(plan_guards: Pl
 
 
 def test_log_groups_can_outlive_a_rename(plan_guards: Plan, defaults: PlanSummary) -> None:
-    kept = plan_guards(keep_log_groups_on_destroy=True)
+    kept = plan_guards(keep_log_groups_on_destroy="true")
     for plan, expected in ((defaults, False), (kept, True)):
         groups = plan.of_type("aws_cloudwatch_log_group")
         assert groups and all(group["skip_destroy"] is expected for group in groups.values()), groups

@@ -147,6 +147,13 @@ def test_the_machine_terraform_meets_the_floor() -> None:
     assert have >= required_floors()[0]
 
 
+# The one deprecation the module accepts, with api_gateway_cloudwatch_role = "create" only
+# (examples/complete): provider 5.x leaves the region's API Gateway account setting pointing at
+# the deleted role on destroy unless reset_on_delete is set, and 6.0 drops the argument because
+# it always resets. Setting it is the only way to get 6.0's behaviour on 5.x; docs/real-account.md.
+ACCEPTED_DEPRECATIONS = ('"reset_on_delete" attribute will be removed in a future version',)
+
+
 @pytest.mark.parametrize("example", ["minimal", "complete", "postgres", "local"])
 def test_plans_show_no_deprecation_warnings(example: str, terraform: object, aws_env: dict[str, str]) -> None:
     tf: tftest.TerraformTest = terraform(EXAMPLES / example)  # type: ignore[operator]
@@ -155,5 +162,11 @@ def test_plans_show_no_deprecation_warnings(example: str, terraform: object, aws
         args.append(f"-var=aws_endpoint_url={aws_env['AWS_ENDPOINT_URL']}")
     output = tf.execute_command("plan", *args).out
     # the module's own warnings (deprecated attributes or arguments), whatever the plan proposes
-    warnings = [block for block in output.split("\n\n") if block.lstrip().startswith("Warning:")]
+    warnings = [
+        block
+        for block in ("\n\n" + output.replace("\n \n", "\n\n")).split("\n\nWarning:")[1:]
+        if not any(
+            " ".join(accepted.split()) in " ".join(block.split()) for accepted in ACCEPTED_DEPRECATIONS
+        )
+    ]
     assert warnings == []
