@@ -821,7 +821,7 @@ variable "alarm_period_seconds" {
 ################################################################################
 
 variable "events" {
-  description = "Completion events: each terminal transition of a job (succeeded, completed_with_errors, failed, cancelled, expired) is published on EventBridge with source = `source`, detail-type \"Job Ended\" and the job resource as detail. `bus_name` null publishes on the account's default bus. `enabled = false` publishes nothing."
+  description = "Completion events: each terminal transition of a job (succeeded, completed_with_errors, failed, cancelled, expired) is published on EventBridge with source = `source`, detail-type \"Job Ended\" and the job resource as detail, without its presigned errors link or callback URL (anyone who may add rules to the bus receives it). `bus_name` null publishes on the account's default bus. `enabled = false` publishes nothing."
   type = object({
     enabled  = optional(bool, true)
     bus_name = optional(string)
