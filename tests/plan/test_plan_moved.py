@@ -40,6 +40,7 @@ ADDED_SINCE_BASE = {
     "aws_lambda_event_source_mapping.worker_dead_letters[0]",
     'aws_lambda_permission.api["POST /jobs/{job_id}/retry"]',
     'aws_lambda_permission.api["GET /jobs"]',
+    "aws_sqs_queue_policy.dlq",  # TLS only, as the work queue
 }
 # ... and in the API, the retry and list routes; a new route redeploys a REST API (a new deployment, the
 # stage pointed at it).
