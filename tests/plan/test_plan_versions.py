@@ -160,6 +160,8 @@ def test_plans_show_no_deprecation_warnings(example: str, terraform: object, aws
     args = ["-input=false", "-no-color", "-refresh=false"]
     if example == "local":
         args.append(f"-var=aws_endpoint_url={aws_env['AWS_ENDPOINT_URL']}")
+    if example == "postgres":
+        args += ["-var=vpc_id=vpc-1", '-var=subnet_ids=["subnet-a","subnet-b"]']
     output = tf.execute_command("plan", *args).out
     # the module's own warnings (deprecated attributes or arguments), whatever the plan proposes
     warnings = [
