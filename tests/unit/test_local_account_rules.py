@@ -219,3 +219,17 @@ def test_an_s3_object_takes_at_most_ten_tags(aws: None) -> None:
     s3.put_object(Bucket="state-bucket", Key="config/a.json", Body=b"{}", Tagging=ten)
     with pytest.raises(ClientError, match="Object tags cannot be greater than 10"):
         s3.put_object(Bucket="state-bucket", Key="config/b.json", Body=b"{}", Tagging=ten + "&k10=v")
+
+
+def test_clearing_the_account_cloudwatch_role_refuses_stage_logging_again(aws: None) -> None:
+    # what aws_api_gateway_account.reset_on_delete sends on destroy: the setting names no role
+    apigw = boto3.client("apigateway", region_name=REGION, **SETUP)
+    api_id = rest_stage(apigw)
+    role = boto3.client("iam", region_name=REGION, **SETUP).create_role(
+        RoleName="apigw-logs", AssumeRolePolicyDocument=TRUST
+    )["Role"]["Arn"]
+    apigw.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role}])
+    apigw.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn"}])
+    assert not apigw.get_account().get("cloudwatchRoleArn")
+    with pytest.raises(ClientError, match="CloudWatch Logs role ARN must be set in account settings"):
+        apigw.update_stage(restApiId=api_id, stageName="prod", patchOperations=LOGGING_ON[0])
