@@ -50,6 +50,7 @@ resource "aws_cloudwatch_log_group" "api_access" {
   name              = "/aws/apigateway/${var.name}/access"
   retention_in_days = var.log_retention_in_days
   kms_key_id        = var.kms_key_arn
+  skip_destroy      = var.keep_log_groups_on_destroy
   tags              = var.tags
 }
 
@@ -76,6 +77,7 @@ module "rest_api" {
   access_log_destination_arn = try(aws_cloudwatch_log_group.api_access[0].arn, null)
   execution_logging_level    = var.api_execution_logging_level
   log_retention_in_days      = var.log_retention_in_days
+  keep_log_groups_on_destroy = var.keep_log_groups_on_destroy
   kms_key_arn                = var.kms_key_arn
   permissions_boundary       = var.permissions_boundary
 }

@@ -323,10 +323,21 @@ resource "aws_s3_object" "record_schema" {
   content      = var.record_schema
   content_type = "application/schema+json"
   kms_key_id   = var.kms_key_arn
-  tags         = var.tags
+  # S3 objects take at most 10 tags, the provider's default tags included: the object is
+  # untagged here (the bucket carries var.tags) and default tags must fit.
+  tags = {}
 
   depends_on = [aws_s3_bucket_server_side_encryption_configuration.state]
+
+  lifecycle {
+    precondition {
+      condition     = length(data.aws_default_tags.current.tags) <= 10
+      error_message = "The provider's default_tags has ${length(data.aws_default_tags.current.tags)} tags; S3 objects take at most 10, and the record schema object (record_schema) gets them all: keep default_tags to 10 or fewer."
+    }
+  }
 }
+
+data "aws_default_tags" "current" {}
 
 # Uploaded inputs start their job: S3 -> queue. S3 cannot notify FIFO queues.
 resource "aws_s3_bucket_notification" "uploads" {
@@ -399,12 +410,14 @@ resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
   })
 }
 
-data "aws_iam_policy_document" "queue" {
+data "aws_iam_policy_document" "queue_tls_only" {
+  for_each = { this = local.queue_arn, dlq = local.dlq_arn }
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
     actions   = ["sqs:*"]
-    resources = [local.queue_arn]
+    resources = [each.value]
 
     principals {
       type        = "*"
@@ -417,6 +430,10 @@ data "aws_iam_policy_document" "queue" {
       values   = ["false"]
     }
   }
+}
+
+data "aws_iam_policy_document" "queue" {
+  source_policy_documents = [data.aws_iam_policy_document.queue_tls_only["this"].json]
 
   dynamic "statement" {
     for_each = var.queue_fifo ? [] : [1]
@@ -480,6 +497,12 @@ resource "aws_sqs_queue_policy" "this" {
   policy    = data.aws_iam_policy_document.queue.json
 }
 
+# The dead letters are the same jobs' messages: TLS only, as on the work queue.
+resource "aws_sqs_queue_policy" "dlq" {
+  queue_url = aws_sqs_queue.dlq.id
+  policy    = data.aws_iam_policy_document.queue_tls_only["dlq"].json
+}
+
 ################################################################################
 # Functions
 ################################################################################
@@ -503,12 +526,13 @@ module "submit" {
   package       = local.packages.submit
   package_label = "packages.submit"
 
-  role_name             = local.role_names.submit
-  policy_json           = data.aws_iam_policy_document.submit.json
-  permissions_boundary  = var.permissions_boundary
-  log_retention_in_days = var.log_retention_in_days
-  kms_key_arn           = var.kms_key_arn
-  tags                  = var.tags
+  role_name                 = local.role_names.submit
+  policy_json               = data.aws_iam_policy_document.submit.json
+  permissions_boundary      = var.permissions_boundary
+  log_retention_in_days     = var.log_retention_in_days
+  keep_log_group_on_destroy = var.keep_log_groups_on_destroy
+  kms_key_arn               = var.kms_key_arn
+  tags                      = var.tags
 }
 
 module "worker" {
@@ -531,12 +555,13 @@ module "worker" {
   package       = local.packages.worker
   package_label = "packages.worker"
 
-  role_name             = local.role_names.worker
-  policy_json           = data.aws_iam_policy_document.worker.json
-  permissions_boundary  = var.permissions_boundary
-  log_retention_in_days = var.log_retention_in_days
-  kms_key_arn           = var.kms_key_arn
-  tags                  = var.tags
+  role_name                 = local.role_names.worker
+  policy_json               = data.aws_iam_policy_document.worker.json
+  permissions_boundary      = var.permissions_boundary
+  log_retention_in_days     = var.log_retention_in_days
+  keep_log_group_on_destroy = var.keep_log_groups_on_destroy
+  kms_key_arn               = var.kms_key_arn
+  tags                      = var.tags
 }
 
 module "status" {
@@ -558,12 +583,13 @@ module "status" {
   package       = local.packages.status
   package_label = "packages.status"
 
-  role_name             = local.role_names.status
-  policy_json           = data.aws_iam_policy_document.status.json
-  permissions_boundary  = var.permissions_boundary
-  log_retention_in_days = var.log_retention_in_days
-  kms_key_arn           = var.kms_key_arn
-  tags                  = var.tags
+  role_name                 = local.role_names.status
+  policy_json               = data.aws_iam_policy_document.status.json
+  permissions_boundary      = var.permissions_boundary
+  log_retention_in_days     = var.log_retention_in_days
+  keep_log_group_on_destroy = var.keep_log_groups_on_destroy
+  kms_key_arn               = var.kms_key_arn
+  tags                      = var.tags
 }
 
 ################################################################################

@@ -35,8 +35,8 @@ locals {
 }
 
 # The signing secret's value comes from an ephemeral resource and is written through the
-# write-only argument: it is never in the plan or the state. Bump secret_string_wo_version to
-# write a new value (rotation); the worker picks it up within its five-minute cache.
+# write-only argument: it is never in the plan or the state. Raising callbacks.secret_version
+# writes a new value (rotation); the worker picks it up within its five-minute cache.
 ephemeral "aws_secretsmanager_random_password" "callbacks" {
   count = local.create_callback_secret ? 1 : 0
 
@@ -46,14 +46,14 @@ ephemeral "aws_secretsmanager_random_password" "callbacks" {
 
 resource "aws_secretsmanager_secret" "callbacks" {
   count = local.create_callback_secret ? 1 : 0
-  #checkov:skip=CKV2_AWS_57:the signing key is rotated by bumping its version in Terraform; receivers must accept the new value first
+  #checkov:skip=CKV2_AWS_57:the signing key is rotated by raising callbacks.secret_version; receivers must accept the new value first
 
   name        = local.callback_secret_name
   description = "HMAC key that signs ${var.name}'s job callbacks (Async-Jobs-Signature)."
   kms_key_id  = var.kms_key_arn
-  # Deleted at once on destroy, so the same deployment can be created again (a fixed name keeps
-  # the worker's policy known at plan time); a destroyed deployment signs nothing.
-  recovery_window_in_days = 0
+  # A deleted signing key can be restored within the window (destroy, rename, switching to
+  # callbacks.secret_arn); re-creating the same name meanwhile needs it restored or 0 here.
+  recovery_window_in_days = var.callbacks.secret_recovery_days
   tags                    = var.tags
 }
 
@@ -62,5 +62,5 @@ resource "aws_secretsmanager_secret_version" "callbacks" {
 
   secret_id                = aws_secretsmanager_secret.callbacks[0].id
   secret_string_wo         = ephemeral.aws_secretsmanager_random_password.callbacks[0].random_password
-  secret_string_wo_version = 1
+  secret_string_wo_version = var.callbacks.secret_version
 }

@@ -3,12 +3,22 @@
 ################################################################################
 
 variable "name" {
-  description = "Name of the deployment: prefix of every resource name and the Powertools service name. Lowercase letters, digits and hyphens, starting with a letter, 2..31 characters."
+  description = "Name of the deployment: prefix of every resource name (the state bucket's too) and the Powertools service name. Lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit, 2..31 characters; not starting with xn--, sthree- or amzn-s3-demo- (prefixes S3 refuses in bucket names). Changing it replaces the bucket, the queues and the log groups: see docs/real-account.md."
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.name))
-    error_message = "name must match ^[a-z][a-z0-9-]{1,30}$ (lowercase letters, digits, hyphens; starts with a letter; 2..31 characters)."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,29}[a-z0-9]$", var.name))
+    error_message = "name must match ^[a-z][a-z0-9-]{0,29}[a-z0-9]$ (lowercase letters, digits, hyphens; starts with a letter, ends with a letter or digit; 2..31 characters)."
+  }
+
+  validation {
+    condition     = !strcontains(var.name, "--")
+    error_message = "name must not contain \"--\": S3 refuses adjacent hyphens in the derived bucket names (\"--\" marks S3's own suffixes such as --x-s3 and --ol-s3). Use single hyphens."
+  }
+
+  validation {
+    condition     = !anytrue([for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] : startswith(var.name, prefix)])
+    error_message = "name must not start with xn--, sthree- or amzn-s3-demo-: S3 refuses bucket names with these prefixes, and the state bucket's name starts with name."
   }
 }
 
@@ -29,6 +39,23 @@ variable "kms_key_arn" {
   }
 }
 
+variable "keep_log_groups_on_destroy" {
+  description = "Leave the functions' and the API's log groups (and their logs) in the account on destroy or rename. Re-creating the same deployment name then needs the kept groups imported or deleted first (CloudWatch Logs refuses a group that exists)."
+  type        = bool
+  default     = false
+}
+
+variable "previous_kms_key_arns" {
+  description = "KMS keys that kms_key_arn named before: the functions may still decrypt with them, so state objects and queued messages written before the change stay readable. Remove a key once every job started before the change has expired and the queues have drained (docs/real-account.md)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.previous_kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", arn))])
+    error_message = "previous_kms_key_arns entries must be KMS key ARNs (arn:aws:kms:<region>:<account>:key/<id>), not aliases."
+  }
+}
+
 variable "log_retention_in_days" {
   description = "Retention of every log group (functions, API access and execution logs)."
   type        = number
@@ -45,13 +72,13 @@ variable "log_retention_in_days" {
 ################################################################################
 
 variable "runtime" {
-  description = "Lambda runtime of the three functions; null uses functions/platform.json (python3.13). The packages must be built for it (`make build RUNTIME=...`). python3.14 needs hashicorp/aws >= 6.20."
+  description = "Lambda runtime of the three functions; null uses functions/platform.json (python3.13). The packages must be built for it (`make build RUNTIME=...`)."
   type        = string
   default     = null
 
   validation {
-    condition     = var.runtime == null || contains(["python3.12", "python3.13", "python3.14"], coalesce(var.runtime, "-"))
-    error_message = "runtime must be one of python3.12, python3.13, python3.14 (or null for the default in functions/platform.json)."
+    condition     = var.runtime == null || contains(["python3.12", "python3.13"], coalesce(var.runtime, "-"))
+    error_message = "runtime must be one of python3.12, python3.13 (or null for the default in functions/platform.json); python3.14 needs hashicorp/aws >= 6.20, above this module's provider range (docs/real-account.md)."
   }
 }
 
@@ -359,7 +386,7 @@ variable "record_processor" {
 }
 
 variable "sink" {
-  description = "Where the worker writes processed records: `s3` (NDJSON under the job's results/ prefix), `redshift_data` (Redshift Data API), `redshift` (redshift-connector, usually with vpc_config) or `postgres` (psycopg: RDS, Aurora or any PostgreSQL, usually with vpc_config; see `postgres` below). `redshift` settings: table, database, and either cluster_identifier (+ db_user, or secret_arn) or workgroup_name for Serverless with the Data API; host/port and secret_arn for the connector; copy_role_arn is the role Redshift assumes for COPY from the state bucket; statement_timeout_seconds is how long the worker waits for a statement before it cancels it (null: worker.timeout - 30, at least 1; it must end 10 s before worker.timeout)."
+  description = "Where the worker writes processed records: `s3` (NDJSON under the job's results/ prefix), `redshift_data` (Redshift Data API), `redshift` (redshift-connector, usually with vpc_config) or `postgres` (psycopg: RDS, Aurora or any PostgreSQL, usually with vpc_config; see `postgres` below). `redshift` settings: table, database, and either cluster_identifier (+ db_user, or secret_arn) or workgroup_name for Serverless with the Data API (the worker's grants name the workgroup's ARN: workgroup_arn, or looked up by name at plan time); host/port and secret_arn for the connector; copy_role_arn is the role Redshift assumes for COPY from the state bucket; statement_timeout_seconds is how long the worker waits for a statement before it cancels it (null: worker.timeout - 30, at least 1; it must end 10 s before worker.timeout)."
   type = object({
     type = optional(string, "s3")
     redshift = optional(object({
@@ -368,6 +395,7 @@ variable "sink" {
       schema             = optional(string, "public")
       cluster_identifier = optional(string)
       workgroup_name     = optional(string)
+      workgroup_arn      = optional(string)
       db_user            = optional(string)
       secret_arn         = optional(string)
       host               = optional(string)
@@ -813,7 +841,7 @@ variable "alarm_period_seconds" {
 ################################################################################
 
 variable "events" {
-  description = "Completion events: each terminal transition of a job (succeeded, completed_with_errors, failed, cancelled, expired) is published on EventBridge with source = `source`, detail-type \"Job Ended\" and the job resource as detail. `bus_name` null publishes on the account's default bus. `enabled = false` publishes nothing."
+  description = "Completion events: each terminal transition of a job (succeeded, completed_with_errors, failed, cancelled, expired) is published on EventBridge with source = `source`, detail-type \"Job Ended\" and the job resource as detail, without its presigned errors link or callback URL (anyone who may add rules to the bus receives it). `bus_name` null publishes on the account's default bus. `enabled = false` publishes nothing."
   type = object({
     enabled  = optional(bool, true)
     bus_name = optional(string)
@@ -833,16 +861,28 @@ variable "events" {
 }
 
 variable "callbacks" {
-  description = "Per-job callbacks (the Callback-Url header of POST /jobs and POST /jobs/uploads): the job resource is POSTed, HMAC-signed over the timestamp, the event id and the body, to an https URL whose host and port are in `allowed_hosts` (an exact host or `*.example.com`, for port 443 unless the entry names another: `hooks.example.com:8443`); empty refuses every callback (400). Retried with exponential backoff on network errors, 408, 429 and 5xx up to `max_attempts`; each attempt ends after `timeout_seconds` from connection to last byte, however slowly the receiver answers; no redirect is followed. The signing secret is a Secrets Manager secret the module creates (its value generated by an ephemeral resource, never in Terraform state) unless `secret_arn` names one. `allow_private_addresses` lets callbacks reach private, loopback and link-local addresses (off: SSRF guard, which also refuses every IPv6 form carrying an IPv4 address: mapped, compatible, NAT64, 6to4, Teredo). `ca_bundle_pem` adds CA certificates the worker trusts for callbacks besides the system's: for a test receiver with its own CA only."
+  description = "Per-job callbacks (the Callback-Url header of POST /jobs and POST /jobs/uploads): the job resource is POSTed, HMAC-signed over the timestamp, the event id and the body, to an https URL whose host and port are in `allowed_hosts` (an exact host or `*.example.com`, for port 443 unless the entry names another: `hooks.example.com:8443`); empty refuses every callback (400). Retried with exponential backoff on network errors, 408, 429 and 5xx up to `max_attempts`; each attempt ends after `timeout_seconds` from connection to last byte, however slowly the receiver answers; no redirect is followed. The signing secret is a Secrets Manager secret the module creates (its value generated by an ephemeral resource, never in Terraform state) unless `secret_arn` names one (a full or a partial ARN; the worker may decrypt it with the secret's own KMS key through Secrets Manager). `secret_version`: raise it by one to write a new generated key (rotation; receivers must accept the new key). `secret_recovery_days`: how long a deleted signing secret (destroy, rename, switching to `secret_arn`) can be restored; 0 deletes it at once. `allow_private_addresses` lets callbacks reach private, loopback and link-local addresses (off: SSRF guard, which also refuses every IPv6 form carrying an IPv4 address: mapped, compatible, NAT64, 6to4, Teredo). `ca_bundle_pem` adds CA certificates the worker trusts for callbacks besides the system's: for a test receiver with its own CA only."
   type = object({
     allowed_hosts           = optional(list(string), [])
     max_attempts            = optional(number) # null: the contract's default (contract.json)
     timeout_seconds         = optional(number) # null: the contract's default (contract.json)
     secret_arn              = optional(string)
+    secret_version          = optional(number, 1)
+    secret_recovery_days    = optional(number, 7)
     allow_private_addresses = optional(bool, false)
     ca_bundle_pem           = optional(string)
   })
   default = {}
+
+  validation {
+    condition     = var.callbacks.secret_version >= 1 && floor(var.callbacks.secret_version) == var.callbacks.secret_version
+    error_message = "callbacks.secret_version must be a whole number >= 1: raise it by one to write a new signing key."
+  }
+
+  validation {
+    condition     = var.callbacks.secret_recovery_days == 0 || (var.callbacks.secret_recovery_days >= 7 && var.callbacks.secret_recovery_days <= 30)
+    error_message = "callbacks.secret_recovery_days must be 0 (delete the signing key at once) or 7..30 (Secrets Manager's recovery window)."
+  }
 
   validation {
     condition = alltrue([

@@ -86,8 +86,22 @@ def code_cell(hcl: str) -> str:
     return f"<pre>{hcl.replace(chr(10), '<br/>')}</pre>" if "\n" in hcl else f"`{hcl}`"
 
 
+def requirements(root: Path) -> list[str]:
+    """The Terraform and provider versions of the module's versions.tf (docs/real-account.md
+    says which feature needs which)."""
+    text = (root / "versions.tf").read_text()
+    rows = ["### Requirements", "", "| Name | Version |", "|------|---------|"]
+    terraform = re.search(r'required_version\s*=\s*"([^"]+)"', text)
+    if terraform:
+        rows.append(f"| terraform | `{terraform.group(1)}` |")
+    for name, constraint in re.findall(r'(\w+)\s*=\s*\{[^}]*?version\s*=\s*"([^"]+)"', text, flags=re.S):
+        rows.append(f"| {name} | `{constraint}` |")
+    return [*rows, ""]
+
+
 def tables(root: Path) -> str:
     rows = [
+        *requirements(root),
         "### Inputs",
         "",
         "| Name | Description | Type | Default | Required |",

@@ -149,6 +149,9 @@ module "async_jobs" {
   system_log_level  = "WARN"
   metrics_namespace = "AsyncJobsComplete"
   # Left unset, each for a reason:
+  # - previous_kms_key_arns: no earlier key to keep readable (list old keys here after changing
+  #   kms_key_arn, until nothing they encrypted is left);
+  # - keep_log_groups_on_destroy: an example is destroyed whole, its logs with it;
   # - packages: the zips `make build` writes into the module's dist/ (the default);
   # - permissions_boundary: the boundary policy is the account's own (set its ARN when one applies);
   # - vpc_config: the s3 sink needs no VPC (examples/postgres runs the worker in one).

@@ -15,7 +15,7 @@ resource "aws_security_group" "worker" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "worker_to_aws" {
-  description       = "HTTPS to S3, SQS and the AWS APIs (NAT or VPC endpoints)"
+  description       = "HTTPS to S3, SQS, EventBridge and the AWS APIs (NAT or VPC endpoints)"
   security_group_id = aws_security_group.worker.id
   cidr_ipv4         = "0.0.0.0/0"
   from_port         = 443
@@ -95,7 +95,19 @@ resource "aws_db_instance" "this" {
   deletion_protection                 = var.deletion_protection
   enabled_cloudwatch_logs_exports     = ["postgresql"]
   skip_final_snapshot                 = false
-  final_snapshot_identifier           = "async-jobs-final"
+  # RDS refuses a final snapshot whose name exists: a constant name fails every destroy after
+  # the first. The instance's creation time keeps each one's final snapshot apart.
+  final_snapshot_identifier = "async-jobs-final-${formatdate("YYYYMMDDhhmmss", terraform_data.created.output)}"
+}
+
+# When this example was first applied: plantimestamp() is new at every plan, so it is ignored
+# once stored (a stable name, an empty second plan).
+resource "terraform_data" "created" {
+  input = plantimestamp()
+
+  lifecycle {
+    ignore_changes = [input]
+  }
 }
 
 module "async_jobs" {

@@ -4,7 +4,7 @@ variable "vpc_id" {
 }
 
 variable "subnet_ids" {
-  description = "Private subnets (two or more Availability Zones) for the database and the worker. The worker reaches S3 and SQS from them through a NAT gateway or VPC endpoints (S3 gateway, SQS interface)."
+  description = "Private subnets (two or more Availability Zones) for the database and the worker. The worker reaches AWS from them through a NAT gateway or VPC endpoints: S3 (gateway), SQS, EventBridge (events, on by default) and, with callbacks, Secrets Manager; callbacks to outside URLs need a NAT gateway."
   type        = list(string)
 
   validation {

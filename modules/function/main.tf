@@ -27,6 +27,7 @@ resource "aws_cloudwatch_log_group" "this" {
   name              = "/aws/lambda/${var.function_name}"
   retention_in_days = var.log_retention_in_days
   kms_key_id        = var.kms_key_arn
+  skip_destroy      = var.keep_log_group_on_destroy
   tags              = var.tags
 }
 

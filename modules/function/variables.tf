@@ -23,8 +23,8 @@ variable "runtime" {
   type        = string
 
   validation {
-    condition     = contains(["python3.12", "python3.13", "python3.14"], var.runtime)
-    error_message = "runtime must be one of python3.12, python3.13, python3.14."
+    condition     = contains(["python3.12", "python3.13"], var.runtime)
+    error_message = "runtime must be one of python3.12, python3.13 (python3.14 needs hashicorp/aws >= 6.20)."
   }
 }
 
@@ -180,6 +180,12 @@ variable "log_retention_in_days" {
   description = "Retention of the function's log group."
   type        = number
   default     = 30
+}
+
+variable "keep_log_group_on_destroy" {
+  description = "Leave the log group (and its logs) in the account when the function is destroyed or renamed."
+  type        = bool
+  default     = false
 }
 
 variable "kms_key_arn" {

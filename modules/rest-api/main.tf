@@ -232,6 +232,7 @@ resource "aws_cloudwatch_log_group" "execution" {
   name              = "API-Gateway-Execution-Logs_${aws_api_gateway_rest_api.this.id}/${var.stage_name}"
   retention_in_days = var.log_retention_in_days
   kms_key_id        = var.kms_key_arn
+  skip_destroy      = var.keep_log_groups_on_destroy
   tags              = var.tags
 }
 
@@ -382,6 +383,10 @@ resource "aws_api_gateway_account" "this" {
   count = var.cloudwatch_role == "create" ? 1 : 0
 
   cloudwatch_role_arn = aws_iam_role.cloudwatch[0].arn
+  # Destroy clears the region's setting: left pointing at the deleted role, every REST API in
+  # the region would lose its logs (and stage logging updates would fail) until someone sets
+  # another role. (Provider 6 always resets and drops this argument.)
+  reset_on_delete = true
 
   depends_on = [aws_iam_role_policy_attachment.cloudwatch]
 }

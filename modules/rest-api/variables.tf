@@ -136,6 +136,12 @@ variable "log_retention_in_days" {
   default     = 30
 }
 
+variable "keep_log_groups_on_destroy" {
+  description = "Leave the execution log group (and its logs) in the account when the API is destroyed."
+  type        = bool
+  default     = false
+}
+
 variable "kms_key_arn" {
   description = "KMS key of the execution log group; null uses CloudWatch Logs' default encryption."
   type        = string

@@ -121,6 +121,25 @@ def test_unknown_route_and_job(client: JobsClient) -> None:
     assert client.get("not-a-uuid").status == 400
 
 
+def test_missing_keys_answer_404_to_the_functions_as_on_aws(
+    stack: LocalDeployment, client: JobsClient
+) -> None:
+    # S3 answers 404 for a missing key only to a caller whose s3:ListBucket passes IAM's implicit
+    # check (no s3:prefix in its context), 403 to anyone else; the local stack answers the same.
+    denials_before = len(DENIALS)
+    # a first-time Idempotency-Key: submit reads idempotency/<key> before it exists
+    key = f"first-{uuid.uuid4()}"
+    first = client.submit(records(3), **{"Idempotency-Key": key})
+    assert first.status == 202, (first.status, first.body[:300])
+    # an unknown job: status reads jobs/<id>/job.json, which does not exist
+    unknown = client.get(str(uuid.uuid4()))
+    assert unknown.status == 404, (unknown.status, unknown.body[:300])
+    # the worker reads markers and claims before it writes them
+    assert wait_terminal(client, first.json()["job_id"])["status"] == "succeeded"
+    refused = [str(d) for d in list(DENIALS)[denials_before:] if d.action == "s3:ListBucket"]
+    assert refused == []
+
+
 def test_cancel_before_any_chunk_starts(stack: LocalDeployment, client: JobsClient) -> None:
     # GIVEN a job whose messages are not yet delivered (the mapping is paused)
     stack.pause_event_source()

@@ -76,6 +76,8 @@ SINKS: dict[str, dict[str, Any]] = {
             "table": "job_records",
             "database": "dev",
             "workgroup_name": "jobs",
+            "workgroup_arn": "arn:aws:redshift-serverless:us-east-1:123456789012:workgroup/"
+            + "0f8a9c1e-1111-4222-8333-444455556666",
             "secret_arn": SECRET,
         },
     },

@@ -44,8 +44,9 @@ def defaults(plan_guards: Plan) -> PlanSummary:
 
 
 def test_no_function_reserves_concurrency_by_default(defaults: PlanSummary) -> None:
-    # A fresh account's concurrency quota can be 10, and Lambda refuses any reservation that
-    # leaves less than 10 unreserved: the defaults reserve nothing.
+    # Lambda keeps 100 concurrent executions unreserved (all of a fresh account's quota of 10)
+    # and refuses a reservation that leaves less: the defaults reserve nothing. (examples/complete
+    # reserves 120, so it needs a quota of 220.)
     for name in FUNCTIONS:
         assert _function(defaults, name)["reserved_concurrent_executions"] == -1, name
     esm = defaults.values["aws_lambda_event_source_mapping.worker"]
@@ -192,6 +193,8 @@ REDSHIFT_SINK: dict[str, Any] = {
         "table": "jobs_out",
         "database": "dev",
         "workgroup_name": "analytics",
+        "workgroup_arn": "arn:aws:redshift-serverless:us-east-1:123456789012:workgroup/"
+        + "0f8a9c1e-1111-4222-8333-444455556666",
     },
 }
 

@@ -46,7 +46,7 @@ def test_callbacks_create_a_write_only_secret_and_a_named_bus_scopes_put_events(
     assert plan.counts["aws_secretsmanager_secret"] == 1
     version = plan.values["aws_secretsmanager_secret_version.callbacks[0]"]
     # the value comes from an ephemeral resource through the write-only argument: never in state
-    assert version["secret_string_wo_version"] == 1
+    assert version["secret_string_wo_version"] == 1  # callbacks.secret_version: raise it to rotate
     assert version.get("secret_string") in (None, "")
     assert version.get("secret_string_wo") is None
     assert plan.values[SECRET_ADDRESS]["name"] == "guards-callbacks-us-east-1"

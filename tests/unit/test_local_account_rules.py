@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -162,3 +164,72 @@ def test_a_proxy_event_larger_than_lambda_takes_is_413_and_never_invoked(api_typ
     assert invoked == []
     assert post(b'"' * 1000) == 202
     assert invoked == ["submit"]
+
+
+COMPLETE_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "complete" / "main.tf"
+
+
+def test_the_complete_example_needs_a_quota_of_220(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Lambda keeps 100 concurrent executions unreserved: the example's reservations (120) need
+    # a regional quota of at least 220 (the figure docs/real-account.md gives)
+    example = COMPLETE_EXAMPLE.read_text()
+    reservations = [int(n) for n in re.findall(r"reserved_concurrent_executions\s*=\s*(\d+)", example)]
+    assert sum(reservations) == 120
+    lam, iam = (
+        boto3.client("lambda", region_name=REGION, **SETUP),
+        boto3.client("iam", region_name=REGION, **SETUP),
+    )
+    for index, _ in enumerate(reservations):
+        function(lam, iam, f"fn{index}")
+    monkeypatch.setattr(ACCOUNT_CONCURRENCY, "minimum_unreserved", 100)
+    monkeypatch.setattr(ACCOUNT_CONCURRENCY, "concurrent_executions", 219)
+    with pytest.raises(ClientError, match=r"minimum value of \[100\]"):
+        for index, reserved in enumerate(reservations):
+            lam.put_function_concurrency(FunctionName=f"fn{index}", ReservedConcurrentExecutions=reserved)
+    monkeypatch.setattr(ACCOUNT_CONCURRENCY, "concurrent_executions", 220)
+    for index, reserved in enumerate(reservations):
+        lam.put_function_concurrency(FunctionName=f"fn{index}", ReservedConcurrentExecutions=reserved)
+
+
+def test_a_final_snapshot_name_that_exists_refuses_the_delete(aws: None) -> None:
+    # RDS refuses a final snapshot whose name is taken, and keeps the instance: a constant
+    # final_snapshot_identifier fails every destroy after the first
+    rds = boto3.client("rds", region_name=REGION, **SETUP)
+    for name in ("first", "second"):
+        rds.create_db_instance(
+            DBInstanceIdentifier=name,
+            Engine="postgres",
+            DBInstanceClass="db.t4g.micro",
+            AllocatedStorage=20,
+            MasterUsername="admin_user",
+            MasterUserPassword="secret-password",
+        )
+    rds.delete_db_instance(DBInstanceIdentifier="first", FinalDBSnapshotIdentifier="jobs-final")
+    with pytest.raises(ClientError) as refused:
+        rds.delete_db_instance(DBInstanceIdentifier="second", FinalDBSnapshotIdentifier="jobs-final")
+    assert refused.value.response["Error"]["Code"] == "DBSnapshotAlreadyExists"
+    assert rds.describe_db_instances(DBInstanceIdentifier="second")["DBInstances"]
+
+
+def test_an_s3_object_takes_at_most_ten_tags(aws: None) -> None:
+    # the provider's default tags count: the module's record schema object must fit them
+    s3 = boto3.client("s3", region_name=REGION, **SETUP)
+    s3.create_bucket(Bucket="state-bucket")
+    ten = "&".join(f"k{i}=v" for i in range(10))
+    s3.put_object(Bucket="state-bucket", Key="config/a.json", Body=b"{}", Tagging=ten)
+    with pytest.raises(ClientError, match="Object tags cannot be greater than 10"):
+        s3.put_object(Bucket="state-bucket", Key="config/b.json", Body=b"{}", Tagging=ten + "&k10=v")
+
+
+def test_clearing_the_account_cloudwatch_role_refuses_stage_logging_again(aws: None) -> None:
+    # what aws_api_gateway_account.reset_on_delete sends on destroy: the setting names no role
+    apigw = boto3.client("apigateway", region_name=REGION, **SETUP)
+    api_id = rest_stage(apigw)
+    role = boto3.client("iam", region_name=REGION, **SETUP).create_role(
+        RoleName="apigw-logs", AssumeRolePolicyDocument=TRUST
+    )["Role"]["Arn"]
+    apigw.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role}])
+    apigw.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn"}])
+    assert not apigw.get_account().get("cloudwatchRoleArn")
+    with pytest.raises(ClientError, match="CloudWatch Logs role ARN must be set in account settings"):
+        apigw.update_stage(restApiId=api_id, stageName="prod", patchOperations=LOGGING_ON[0])

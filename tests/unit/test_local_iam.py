@@ -12,7 +12,11 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from async_jobs_local.credentials import RoleError, RoleSessions, create_admin
-from async_jobs_local.moto_patches import IamEnforcement, identity_policy_evaluation
+from async_jobs_local.moto_patches import (
+    IamEnforcement,
+    identity_policy_evaluation,
+    missing_keys_need_list_bucket,
+)
 
 REGION = "us-east-1"
 TRUST_LAMBDA = {
@@ -29,7 +33,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     enforcement = IamEnforcement()
-    with mock_aws(), identity_policy_evaluation():
+    with mock_aws(), identity_policy_evaluation(), missing_keys_need_list_bucket():
         setup = dict(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
         iam = boto3.client("iam", **setup)
         admin = create_admin(iam)
@@ -39,7 +43,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         queue_url = sqs.create_queue(QueueName="work")["QueueUrl"]
         enforcement.on()
         try:
-            yield {"iam": boto3.client("iam", region_name=REGION, **admin), "queue_url": queue_url}
+            yield {
+                "iam": boto3.client("iam", region_name=REGION, **admin),
+                "admin": admin,
+                "queue_url": queue_url,
+            }
         finally:
             enforcement.off()
 
@@ -99,6 +107,44 @@ def test_list_bucket_scoped_by_prefix_condition(aws: dict[str, Any]) -> None:
     # THEN a listing inside the prefix passes and one outside is denied (not an explicit deny of all)
     s3.list_objects_v2(Bucket="state", Prefix="jobs/abc/")
     assert denied(s3.list_objects_v2, Bucket="state", Prefix="config/")
+
+
+READ_JOBS = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::state/jobs/*"}
+LIST_BUCKET = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::state"}
+
+
+def missing_key_status(s3: Any, call: Any) -> int:
+    try:
+        call(Bucket="state", Key="jobs/none/job.json")
+    except ClientError as exc:
+        return int(exc.response["ResponseMetadata"]["HTTPStatusCode"])
+    return 200
+
+
+@pytest.mark.parametrize(
+    ("listing", "expected"),
+    [
+        (None, 403),
+        ({**LIST_BUCKET, "Condition": {"StringLike": {"s3:prefix": ["jobs/*"]}}}, 403),
+        (LIST_BUCKET, 404),
+    ],
+    ids=["no-list-bucket", "list-bucket-scoped-by-prefix", "list-bucket"],
+)
+def test_a_missing_key_answers_404_only_to_a_caller_who_may_list_the_bucket(
+    aws: dict[str, Any], listing: dict[str, Any] | None, expected: int
+) -> None:
+    # GIVEN a role that may read jobs/* and, per case, list the bucket (or list it under jobs/)
+    clients = role_clients(aws, "reader", [READ_JOBS] + ([listing] if listing else []))
+    s3 = clients["s3"]
+    # WHEN it reads a key that does not exist THEN S3 answers 404 only if the implicit ListBucket
+    # check (no s3:prefix in its context) passes, 403 AccessDenied otherwise
+    assert missing_key_status(s3, s3.get_object) == expected
+    assert missing_key_status(s3, s3.head_object) == expected
+    # an existing key reads the same either way
+    boto3.client("s3", region_name=REGION, **aws["admin"]).put_object(
+        Bucket="state", Key="jobs/one/job.json", Body=b"{}"
+    )
+    assert s3.get_object(Bucket="state", Key="jobs/one/job.json")["Body"].read() == b"{}"
 
 
 def test_an_unmet_allow_condition_does_not_deny_what_another_statement_allows(aws: dict[str, Any]) -> None:

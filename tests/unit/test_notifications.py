@@ -22,7 +22,7 @@ import pytest
 from async_jobs import callbacks, model
 from async_jobs.callbacks import CallbackClient, Delivery, verify_signature
 from async_jobs.messaging import JobQueue
-from async_jobs.store import JobStore
+from async_jobs.store import JobStore, Keys
 
 from .conftest import BUCKET, Api, Aws, Worker, records
 
@@ -393,3 +393,31 @@ def test_the_errors_link_an_ending_carries_lives_errors_url_ttl_seconds(
     # THEN its errors link is signed for that long, not a constant of its own
     expires = int(parse_qs(urlsplit(link).query)["Expires"][0])
     assert signed_at + 110 <= expires <= signed_at + 130
+
+
+def test_an_event_carries_no_presigned_link_and_no_callback_url(aws: Aws) -> None:
+    # GIVEN an ended job with an errors report and a callback
+    job_id = model.new_job_id()
+    store = JobStore(aws.s3, BUCKET)
+    _ended_state(store, job_id)
+    store.put_json(Keys.errors(job_id), {"report": True})
+
+    def with_report_and_callback(current: dict[str, Any]) -> bool:
+        current["errors_report"] = "written"
+        current["callback"] = {"url": HOOK, "status": "delivered", "attempts": 1}
+        return True
+
+    store.update_state(job_id, with_report_and_callback)
+    events = CountingEvents()
+    n = notify()
+    notifier = _notifier(aws, events)
+    # the owner's resource has both
+    owned = notifier.resource(store.get_state(job_id)[0])
+    assert owned["links"]["errors"] and owned["callback"]["url"] == HOOK
+    # WHEN its event is published THEN the detail carries neither: anyone who may put rules on
+    # the bus receives it
+    notifier.handle(n.NotifyRef(job_id, 0))
+    detail = json.loads(events.calls[0]["Detail"])
+    assert detail["job_id"] == job_id and detail["links"]["errors"] is None
+    assert "url" not in detail["callback"] and detail["callback"]["status"] == "delivered"
+    assert HOOK not in events.calls[0]["Detail"] and "Signature" not in events.calls[0]["Detail"]

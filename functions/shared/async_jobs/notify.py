@@ -291,17 +291,16 @@ class Notifier:
                 "notification of an ending that no longer stands; dropped", extra={"job_id": ref.job_id}
             )
             return
-        resource = self.resource(state)
         if self.events is not None and ref.delivery == 1:
-            self._publish_event(ref, resource)
+            self._publish_event(ref, event_detail(self.resource(state, presign=False)))
         callback = state.get("callback")
         if self.callbacks is not None and callback and callback["status"] == "pending":
             if int(callback["attempts"]) < ref.delivery:
-                self._deliver_callback(ref, str(callback["url"]), resource)
+                self._deliver_callback(ref, str(callback["url"]), self.resource(state))
 
-    def resource(self, state: dict[str, Any]) -> dict[str, Any]:
+    def resource(self, state: dict[str, Any], *, presign: bool = True) -> dict[str, Any]:
         errors_url = None
-        if state.get("errors_report") == "written":
+        if presign and state.get("errors_report") == "written":
             errors_url = self.store.presign_get(Keys.errors(state["job_id"]), self.errors_url_ttl_seconds)
         return model.render_job(
             state, self_url=state.get("self_url") or "", errors_url=errors_url, moment=self.clock()
@@ -370,6 +369,20 @@ class Notifier:
                 "detail": delivery.detail,
             },
         )
+
+
+def event_detail(resource: dict[str, Any]) -> dict[str, Any]:
+    """The job resource as a completion event carries it: no presigned link, no callback URL.
+
+    Anyone allowed to put rules on the bus receives the event, so it carries nothing that grants
+    access (the errors report's presigned GET) or names the owner's endpoint (the callback URL).
+    The owner reads both with GET /jobs/{job_id}; a callback, sent to the owner's own URL, has them.
+    """
+    detail = dict(resource)
+    detail["links"] = {**(resource.get("links") or {}), "errors": None}
+    if resource.get("callback"):
+        detail["callback"] = {k: v for k, v in resource["callback"].items() if k != "url"}
+    return detail
 
 
 def _duplicate(ref: NotifyRef, channel: str) -> None:

@@ -5,7 +5,8 @@ request), ``events`` (accepted events appended to the local event log), ``sqs`` 
 receive/delete, the event source mapping played locally, queue attributes as AWS returns them),
 ``sqs_fair`` (standard queues deliver fairly between message groups, as SQS fair queues do),
 ``lambda_`` (LoggingConfig kept), ``iam`` (identity policies
-evaluated as IAM does, enforcement on/off, AWS managed policies), and a fresh account's rules:
+evaluated as IAM does, enforcement on/off, AWS managed policies), ``s3_missing_keys`` (a missing
+key answers 404 only to a caller who may ListBucket, 403 otherwise), and a fresh account's rules:
 ``apigateway`` (REST stage logging needs the account's CloudWatch role), ``lambda_quota``
 (reserved concurrency leaves the account's minimum unreserved); ``ec2`` (descriptions of rules
 that reference a group) and ``rds`` (parameters described with their source). Each patch says why on the
@@ -30,6 +31,7 @@ from .lambda_quota import PROFILE as ACCOUNT_CONCURRENCY
 from .lambda_quota import AccountConcurrency, account_concurrency_quota
 from .rds import user_parameters_have_a_source
 from .s3 import S3_WRITE_LOCK, atomic_conditional_writes, bucket_policy_conditions
+from .s3_missing_keys import missing_keys_need_list_bucket
 from .sqs import atomic_queue_operations, aws_shaped_queue_attributes, sqs_mappings_played_locally
 from .sqs_fair import fair_queues, fair_queues_suspended
 from .sqs_policy import queue_policy_denies
@@ -53,6 +55,7 @@ __all__ = [
     "fair_queues_suspended",
     "identity_policy_evaluation",
     "lambda_logging_config",
+    "missing_keys_need_list_bucket",
     "load_aws_managed_policies",
     "local_patches",
     "queue_policy_denies",
@@ -75,6 +78,7 @@ def local_patches() -> Iterator[None]:
         lambda_logging_config(),
         identity_policy_evaluation(),
         queue_policy_denies(),  # after the identity policies: it wraps their evaluation
+        missing_keys_need_list_bucket(),
         events_logged(),
         referenced_group_rule_descriptions(),
         user_parameters_have_a_source(),

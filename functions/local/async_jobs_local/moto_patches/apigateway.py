@@ -5,6 +5,10 @@ Logs role. AWS then refuses a REST stage update that turns on execution logging 
 settings ``logging/loglevel`` INFO or ERROR) or access logging (``accessLogSettings``) with
 ``CloudWatch Logs role ARN must be set in account settings to enable logging``; moto accepts
 both, so a module default that needs the role would pass here and fail a customer's apply.
+
+Clearing the setting (``UpdateAccount`` replacing ``/cloudwatchRoleArn`` with no value, which
+the provider sends when ``aws_api_gateway_account.reset_on_delete`` destroys it) leaves the
+account without a role, as on AWS; moto fails it with a 500 that the SDK retries forever.
 """
 
 from __future__ import annotations
@@ -41,8 +45,23 @@ def _update_stage_factory(original: Callable[..., Any]) -> Callable[..., Any]:
     return update_stage
 
 
+def _update_account_factory(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def update_account(self: Any, patch_operations: list[dict[str, Any]]) -> Any:
+        cleared = [
+            {**op, "value": None} if op.get("path") == "/cloudwatchRoleArn" and "value" not in op else op
+            for op in patch_operations
+        ]
+        return original(self, cleared)
+
+    return update_account
+
+
 def _targets() -> list[Target]:
-    return [(APIGatewayBackend, "update_stage", _update_stage_factory)]
+    return [
+        (APIGatewayBackend, "update_stage", _update_stage_factory),
+        (APIGatewayBackend, "update_account", _update_account_factory),
+    ]
 
 
 _STAGE_LOGGING = MotoPatch("apigateway-stage-logging-needs-account-role", _targets)
