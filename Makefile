@@ -42,7 +42,10 @@ $(VENV)/.stamp: requirements-dev.txt pyproject.toml client/pyproject.toml
 	@$(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
 	@$(PY) -m pip install --quiet -r requirements-dev.txt
-	@$(PY) -m pip install --quiet --no-deps -e . -e ./client
+	@$(PY) -m pip install --quiet --no-deps -e .
+	@# the client after the project: an older project that shipped the `async-jobs` script takes it
+	@# with it when it is replaced
+	@$(PY) -m pip install --quiet --no-deps -e ./client
 	@touch $@
 
 $(CHECKOV_VENV)/.stamp: requirements-checkov.txt

@@ -25,7 +25,7 @@ from async_jobs.callbacks import (
     validate_callback_url,
     verify_signature,
 )
-from async_jobs.config import NOTIFY_API_ENV, ConfigError, NotifyConfig, _Env
+from async_jobs.config import ConfigError, NotifyConfig, _Env, declared
 from async_jobs.problems import ProblemError
 
 from ..tls import certificates
@@ -85,7 +85,7 @@ def test_a_malformed_allow_list_entry_is_a_configuration_error(entry: str) -> No
         allow_list_entry(entry)
     with pytest.raises(ConfigError) as raised:
         NotifyConfig.from_env(
-            _Env({"CALLBACK_ALLOWED_HOSTS": f"ok.example.com,{entry}"}, NOTIFY_API_ENV), worker=False
+            _Env({"CALLBACK_ALLOWED_HOSTS": f"ok.example.com,{entry}"}, declared("notify_api")), worker=False
         )
     assert raised.value.name == "CALLBACK_ALLOWED_HOSTS"
 
