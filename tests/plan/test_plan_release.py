@@ -177,7 +177,10 @@ def test_release_archive_holds_the_module_at_its_root(released: Release) -> None
         names = set(tar.getnames())
     assert {"main.tf", "variables.tf", "LICENSE", "CHANGELOG.md", "VERSION", "README.md"} <= names
     assert {f"dist/{f}.zip" for f in FUNCTIONS} | {"dist/manifest.json"} <= names
-    assert not [n for n in names if n.startswith((".", "/", "tests/", "bench/", "functions/shared"))]
+    # of the functions' sources only what Terraform reads: the platform and the contract
+    read_by_terraform = {"functions/platform.json", "functions/shared/async_jobs/contract.json"}
+    assert {n for n in names if n.startswith("functions/")} == read_by_terraform
+    assert not [n for n in names if n.startswith((".", "/", "tests/", "bench/"))]
 
 
 def test_release_archive_is_reproducible(tmp_path: Path, packages_built: None) -> None:

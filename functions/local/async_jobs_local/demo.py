@@ -15,7 +15,7 @@ from botocore.credentials import Credentials
 
 from async_jobs_client import ApiError, InputFile, JobsApi
 from async_jobs_client.api import SigV4
-from async_jobs_client.cli import DEFAULT_MAX_INLINE_BYTES
+from async_jobs_client.contract import default_max_body_bytes
 
 from .client import JobsClient
 from .deployment import LocalDeployment
@@ -149,7 +149,7 @@ def run_demo(
         source = write_input(demo_records(records), {"source": "async_jobs_local demo"})
         t = time.monotonic()
         try:
-            job = api.submit_file(InputFile.open(source), max_inline_bytes=DEFAULT_MAX_INLINE_BYTES)
+            job = api.submit_file(InputFile.open(source), max_inline_bytes=default_max_body_bytes())
         except ApiError as error:
             print(f"  submit failed: {error}", file=sys.stderr)
             return 1
