@@ -219,7 +219,7 @@ class _KillChunk:
 
         return targeted
 
-    def arm_kill(self, kill: Any) -> Any:
+    def arm_kill(self, kill: Any, records: Any = None) -> Any:
         if getattr(self._targeted, "on", False):
             self.kills += 1
             kill()

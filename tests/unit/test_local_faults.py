@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,51 @@ def test_held_back_messages_go_back_to_the_queue_and_duplicates_are_delivered_ag
     threading.Event().wait(1.5)  # the second delivery comes within a second
     assert [event["Records"][0]["messageId"] for event in delivered] == ["m0", "m0"]
     assert twice.totals() == {"duplicates": 1}
+
+
+class ScriptedSqs:
+    """Answers each receive with the next scripted batch, then nothing."""
+
+    def __init__(self, batches: list[list[dict[str, Any]]]) -> None:
+        self.batches = batches
+        self.deleted: list[str] = []
+
+    def receive_message(self, **_: Any) -> dict[str, Any]:
+        return {"Messages": self.batches.pop(0)} if self.batches else {}
+
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+        self.deleted += [entry["ReceiptHandle"] for entry in Entries]
+        return {}
+
+
+def test_a_poller_outlives_a_batch_whose_invocation_raises_unexpectedly(tmp_path: Path) -> None:
+    # GIVEN one poller whose first invocation raises what no invocation error covers
+    sqs = ScriptedSqs([[{"MessageId": "m1", "ReceiptHandle": "r1", "Body": "{}"}]] * 1)
+    sqs.batches.append([{"MessageId": "m2", "ReceiptHandle": "r2", "Body": "{}"}])
+    calls: list[str] = []
+
+    def invoke(name: str, event: dict[str, Any]) -> None:
+        calls.append(event["Records"][0]["messageId"])
+        if len(calls) == 1:
+            raise TypeError("a seam of the stand-in broke")
+
+    source = SqsEventSource(
+        sqs=sqs,
+        queue_url="q",
+        queue_arn="arn:aws:sqs:us-east-1:123456789012:q",
+        function_name="worker",
+        invoke=invoke,
+        batch_size=1,
+        maximum_concurrency=1,
+    )
+    # WHEN it polls
+    source.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        source.stop(timeout=5)
+    # THEN the next batch is still invoked and deleted; the failed one is left for redelivery
+    assert calls == ["m1", "m2"]
+    assert sqs.deleted == ["r2"]

@@ -179,7 +179,11 @@ class SqsEventSource:
                 time.sleep(1)
                 continue
             if batch:
-                self._process(batch)
+                try:
+                    self._process(batch)
+                except Exception:  # noqa: BLE001 - a poller outlives any one batch, as Lambda's does
+                    # the batch was not deleted: it comes back after the visibility timeout
+                    log.exception("event source mapping: a batch of %d could not be processed", len(batch))
 
     def _process(self, batch: list[dict[str, Any]]) -> None:
         if self.faults is not None:
