@@ -42,9 +42,16 @@ def test_second_plan_has_no_changes(stack: LocalDeployment) -> None:
 
 
 def test_a_request_without_token_is_unauthorized(stack: LocalDeployment) -> None:
+    # API Gateway answers it itself, through the REST API's gateway response: a problem
     response = JobsClient(stack.url).submit([valid(1)])
     assert response.status == 401
-    assert response.json() == {"message": "Unauthorized"}
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json() == {
+        "type": "https://async-jobs.dev/problems/unauthorized",
+        "title": "Unauthorized",
+        "status": 401,
+        "detail": "Unauthorized",
+    }
 
 
 def test_invalid_records_are_reported(stack: LocalDeployment) -> None:
