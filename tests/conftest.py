@@ -6,6 +6,12 @@ port of its own, in a directory of its own.
 
 from __future__ import annotations
 
+import os
+
+# The functions' Powertools singletons (observability.py) read their namespace when first
+# imported, which in a test worker may be by any module: set it before any of them loads.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AsyncJobs")
+
 from collections.abc import Iterator
 from pathlib import Path
 
