@@ -61,6 +61,13 @@ BASE_ENV = {
 _UNSET = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "RECORD_SCHEMA_KEY", "RECORD_PROCESSOR")
 
 
+def no_ambient_credentials(monkeypatch: pytest.MonkeyPatch, region: str) -> None:
+    """The process's own AWS credentials gone: each client of the test names who it is."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Powertools warns when an invocation published no application metric (GET, 304, ...).
     config.addinivalue_line("filterwarnings", "ignore:No application metrics to publish:UserWarning")

@@ -18,6 +18,8 @@ from async_jobs_local.moto_patches import (
     missing_keys_need_list_bucket,
 )
 
+from .conftest import no_ambient_credentials
+
 REGION = "us-east-1"
 TRUST_LAMBDA = {
     "Version": "2012-10-17",
@@ -29,9 +31,7 @@ TRUST_LAMBDA = {
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    no_ambient_credentials(monkeypatch, REGION)
     enforcement = IamEnforcement()
     with mock_aws(), identity_policy_evaluation(), missing_keys_need_list_bucket():
         setup = dict(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)

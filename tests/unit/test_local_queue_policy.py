@@ -14,6 +14,7 @@ from async_jobs_local.credentials import create_admin
 from async_jobs_local.moto_patches import IamEnforcement, identity_policy_evaluation, queue_policy_denies
 from async_jobs_local.moto_patches.conditions import condition_met
 
+from .conftest import no_ambient_credentials
 from .test_local_iam import REGION, denied, role_clients
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:work"
@@ -41,9 +42,7 @@ ANY_QUEUE = [{"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:ReceiveMessa
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    no_ambient_credentials(monkeypatch, REGION)
     enforcement = IamEnforcement()
     with mock_aws(), identity_policy_evaluation(), queue_policy_denies():
         setup = dict(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
